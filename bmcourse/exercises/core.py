@@ -1,0 +1,144 @@
+"""Check, hint and solution for notebook exercises.
+
+A chapter's exercise module defines one :class:`Question` per exercise::
+
+    q1 = Question(
+        "Output size of a 5x5 convolution on a 28x28 image, no padding",
+        check=lambda answer: expect_equal(answer, 24),
+        hint="Each output pixel needs a full 5x5 window inside the image.",
+        solution="`28 - 5 + 1 = 24`",
+    )
+
+and a learner writes ``q1.check(my_answer)``, ``q1.hint()``, ``q1.solution()``.
+
+A check never lets a traceback reach the learner: a wrong answer, or code of theirs that
+raises, becomes a short message that says what to look at. The result of ``check`` is
+truthy only for a correct answer, so tests and graders can use it directly.
+"""
+from __future__ import annotations
+
+import html
+import traceback
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+__all__ = ["Question", "Incorrect", "Feedback", "expect_equal", "expect_close"]
+
+
+class Incorrect(Exception):
+    """Raised by a check function to reject an answer; its message is shown to the learner."""
+
+
+class Feedback:
+    """What ``Question.check`` returns: truthy when correct, rendered nicely in Jupyter."""
+
+    _STYLE = {
+        "correct": ("#e6f4ea", "#1e7e34", "Correct"),
+        "incorrect": ("#fdecea", "#b02a37", "Not yet"),
+        "hint": ("#fff8e1", "#8a6d00", "Hint"),
+        "solution": ("#e8f0fe", "#1a4fa0", "Solution"),
+    }
+
+    def __init__(self, kind: str, title: str, message: str):
+        self.kind, self.title, self.message = kind, title, message
+
+    def __bool__(self) -> bool:
+        return self.kind == "correct"
+
+    def __repr__(self) -> str:
+        label = self._STYLE[self.kind][2]
+        return f"{label} — {self.title}: {self.message}" if self.message else f"{label} — {self.title}"
+
+    def _repr_html_(self) -> str:
+        background, color, label = self._STYLE[self.kind]
+        body = html.escape(self.message).replace("\n", "<br>")
+        return (
+            f'<div style="background:{background};border-left:4px solid {color};'
+            f'padding:0.5em 0.8em;margin:0.3em 0;font-family:sans-serif">'
+            f'<b style="color:{color}">{label}</b> — {html.escape(self.title)}'
+            + (f"<br>{body}" if body else "")
+            + "</div>"
+        )
+
+
+class Question:
+    """One exercise: a check function plus a hint and a solution text.
+
+    Parameters
+    ----------
+    title : str
+        A short name shown in every message.
+    check : callable
+        ``check(answer)`` returns normally for a right answer and raises :class:`Incorrect`
+        with a helpful message otherwise. Any other exception it raises is reported as a
+        problem with the answer (typically the learner's function failed), not as a crash.
+    hint, solution : str
+        Text (Markdown is fine) shown by :meth:`hint` and :meth:`solution`.
+    """
+
+    def __init__(self, title: str, check: Callable[[Any], None], hint: str, solution: str):
+        self.title, self._check, self._hint, self._solution = title, check, hint, solution
+
+    def check(self, answer: Any) -> Feedback:
+        """Check an answer; never raises. Returns a truthy :class:`Feedback` when correct."""
+        if answer is Ellipsis or answer is None:
+            return Feedback("incorrect", self.title, "Replace `...` (or None) with your answer first.")
+        try:
+            self._check(answer)
+        except Incorrect as wrong:
+            return Feedback("incorrect", self.title, str(wrong))
+        except Exception as err:  # the learner's code raised: say where, without a traceback wall
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            return Feedback(
+                "incorrect",
+                self.title,
+                f"Checking your answer raised {type(err).__name__}: {err} "
+                f"(line {where.lineno} of {where.name}). Fix that first, then check again.",
+            )
+        return Feedback("correct", self.title, "")
+
+    def hint(self) -> Feedback:
+        return Feedback("hint", self.title, self._hint)
+
+    def solution(self) -> Feedback:
+        return Feedback("solution", self.title, self._solution)
+
+    def __repr__(self) -> str:
+        return f"Question({self.title!r}) — use .check(answer), .hint(), .solution()"
+
+
+def _as_array(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def expect_equal(answer: Any, expected: Any, what: str = "your answer") -> None:
+    """Raise :class:`Incorrect` unless ``answer == expected`` (exactly; shapes must match)."""
+    a, e = _as_array(answer), _as_array(expected)
+    if a.shape != e.shape:
+        raise Incorrect(f"{what} has shape {a.shape}; expected shape {e.shape}.")
+    if not np.array_equal(a, e):
+        raise Incorrect(f"{what} is {answer!r}, which is not right yet.")
+
+
+def expect_close(answer: Any, expected: Any, what: str = "your answer", rtol: float = 1e-4,
+                 atol: float = 1e-6) -> None:
+    """Raise :class:`Incorrect` unless ``answer`` matches ``expected`` numerically."""
+    try:
+        a = _as_array(answer).astype(np.float64)
+    except (TypeError, ValueError):
+        raise Incorrect(f"{what} should be a number or an array of numbers, got {type(answer).__name__}.")
+    e = _as_array(expected).astype(np.float64)
+    if a.shape != e.shape:
+        raise Incorrect(f"{what} has shape {a.shape}; expected shape {e.shape}.")
+    if not np.all(np.isfinite(a)):
+        raise Incorrect(f"{what} contains NaN or infinity.")
+    if not np.allclose(a, e, rtol=rtol, atol=atol):
+        worst = float(np.max(np.abs(a - e)))
+        if a.size == 1:
+            raise Incorrect(f"{what} is {a.item():.6g}; that is off by {worst:.3g}.")
+        raise Incorrect(f"{what} differs from the expected values by up to {worst:.3g}.")
+

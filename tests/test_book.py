@@ -1,0 +1,57 @@
+"""The book's structure: every page in the table of contents exists, and every chapter notebook
+opens the same way (title + Colab badge, then the Colab-only setup cell) and carries no outputs."""
+import json
+import pathlib
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SETUP_CELL = (
+    "# Setup: in Google Colab this installs bmcourse; anywhere else it does nothing.\n"
+    "import sys\n"
+    'if "google.colab" in sys.modules:\n'
+    '    %pip install -q "bmcourse @ git+https://github.com/bmcourse/bmcourse"'
+)
+
+
+def toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def resolve(entry):
+    for suffix in (".md", ".ipynb"):
+        if (ROOT / (entry + suffix)).exists():
+            return ROOT / (entry + suffix)
+    raise AssertionError(f"{entry} is in _toc.yml but neither {entry}.md nor {entry}.ipynb exists")
+
+
+NOTEBOOKS = sorted((ROOT / "book").glob("*.ipynb"))
+
+
+def test_every_toc_entry_exists_and_every_notebook_is_listed():
+    pages = {resolve(entry) for entry in toc_files()}
+    missing = [nb.name for nb in NOTEBOOKS if nb not in pages]
+    assert not missing, f"notebooks not in _toc.yml (they would not be in the book): {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_with_title_badge_and_setup_cell(path):
+    cells = json.loads(path.read_text())["cells"]
+    first, second = cells[0], cells[1]
+    title = "".join(first["source"])
+    assert first["cell_type"] == "markdown" and title.startswith("# ")
+    badge = f"https://colab.research.google.com/github/bmcourse/bmcourse/blob/main/book/{path.name}"
+    assert badge in title, f"{path.name}: the first cell needs the Open-in-Colab badge linking to {badge}"
+    assert second["cell_type"] == "code" and "".join(second["source"]).strip() == SETUP_CELL
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(path):
+    cells = json.loads(path.read_text())["cells"]
+    with_outputs = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c.get("outputs")]
+    assert not with_outputs, f"{path.name}: cells {with_outputs} carry outputs; clear them before committing"

@@ -1,0 +1,119 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from bmcourse.train import count_parameters, evaluate, fit, load_checkpoint, predict, save_checkpoint
+
+
+class Unsafe:
+    """An arbitrary object: weights_only loading must refuse to unpickle it."""
+
+
+def blobs(n=400, seed=0):
+    """Three Gaussian blobs in 2-D: an easy, fixed-seed classification problem."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.tensor([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = centres[y] + torch.randn(n, 2, generator=g)
+    return x, y
+
+
+def small_net(seed=0, dropout=0.0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(dropout), nn.Linear(32, 3))
+
+
+def test_fit_learns_blobs_and_records_history():
+    train, val = blobs(400, 0), blobs(200, 1)
+    model = small_net()
+    history = fit(model, train, val=val, epochs=5, batch_size=32, device="cpu", progress=False,
+                  optimizer=torch.optim.Adam(model.parameters(), lr=1e-2))
+    assert history["epoch"] == [1, 2, 3, 4, 5]
+    assert all(len(v) == 5 for v in history.values())
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert history["val_acc"][-1] >= 0.95
+    assert evaluate(model, val)["acc"] == pytest.approx(history["val_acc"][-1])
+
+
+def test_fit_accepts_a_dataloader_and_regression_losses():
+    x = torch.linspace(-1, 1, 64).unsqueeze(1)
+    y = 3 * x + 0.5
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16, shuffle=True)
+    model = nn.Linear(1, 1)
+    history = fit(model, loader, epochs=60, loss_fn=nn.functional.mse_loss, device="cpu", progress=False,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    assert math.isnan(history["train_acc"][-1])  # not a classification task
+    assert history["train_loss"][-1] < 1e-3
+    assert model.weight.item() == pytest.approx(3.0, abs=0.05)
+
+
+def test_interrupted_fit_resumes_to_the_same_weights(tmp_path):
+    train, val = blobs(300, 0), blobs(100, 1)
+
+    def run(checkpoint=None, resume=False, stop_after=None):
+        model = small_net(seed=1, dropout=0.2)  # dropout: resuming must restore the RNG too
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.8)
+
+        def interrupt(epoch, history):
+            if stop_after is not None and epoch == stop_after:
+                raise KeyboardInterrupt
+
+        history = fit(model, train, val=val, epochs=4, batch_size=32, optimizer=optimizer, scheduler=scheduler,
+                      device="cpu", progress=False, checkpoint=checkpoint, resume=resume, seed=7,
+                      on_epoch_end=interrupt)
+        return model, history
+
+    reference, reference_history = run()
+    path = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint=path, stop_after=2)
+    assert load_checkpoint(path)["epoch"] == 2
+    resumed, resumed_history = run(checkpoint=path, resume=True)
+    assert resumed_history["epoch"] == [1, 2, 3, 4]
+    assert resumed_history["train_loss"] == pytest.approx(reference_history["train_loss"], rel=1e-6)
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_checkpoint_is_atomic_and_loads_weights_only(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, weights=torch.ones(3), epoch=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no temp file left behind
+    assert load_checkpoint(path)["epoch"] == 1
+
+    torch.save({"payload": Unsafe()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_checkpoint(tmp_path / "evil.pt")
+    with pytest.raises(FileNotFoundError, match="Train first"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_bad_arguments_raise_clear_errors():
+    x, y = blobs(10)
+    with pytest.raises(ValueError, match="must match"):
+        fit(small_net(), (x, y[:5]), epochs=1, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="positive whole number"):
+        fit(small_net(), (x, y), epochs=0, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="needs checkpoint"):
+        fit(small_net(), (x, y), epochs=1, resume=True, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="CUDA"):
+        fit(small_net(), (x, y), epochs=1, amp=True, device="cpu", progress=False)
+
+
+def test_diverging_loss_stops_with_advice():
+    x, y = blobs(64)
+    x[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        fit(small_net(), (x, y), epochs=1, batch_size=64, device="cpu", progress=False)
+
+
+def test_predict_and_count_parameters():
+    model = small_net()
+    x, _ = blobs(50)
+    out = predict(model, x, batch_size=16)
+    assert out.shape == (50, 3) and out.device.type == "cpu"
+    torch.testing.assert_close(out, model.eval()(x))
+    assert count_parameters(model) == 2 * 32 + 32 + 32 * 3 + 3
