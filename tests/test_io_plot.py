@@ -48,3 +48,14 @@ def test_plot_confusion_checks_shape():
     assert fig.axes[0].get_xlabel() == "predicted"
     with pytest.raises(ValueError, match="square"):
         plot_confusion(torch.zeros(2, 3))
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "shared.txt"
+    with atomic_write(path, "w") as f:
+        f.write("hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
