@@ -2,6 +2,7 @@
 opens the same way (title + Colab badge, then the Colab-only setup cell) and carries no outputs."""
 import json
 import pathlib
+import re
 
 import pytest
 import yaml
@@ -55,3 +56,12 @@ def test_notebook_is_committed_without_outputs(path):
     cells = json.loads(path.read_text())["cells"]
     with_outputs = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c.get("outputs")]
     assert not with_outputs, f"{path.name}: cells {with_outputs} carry outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_exercise_answer_cells_are_folded_in_the_book(path):
+    cells = json.loads(path.read_text())["cells"]
+    shown = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+             and re.search(r"\bq\d+\.check\(", "".join(c["source"]))
+             and "hide-input" not in c.get("metadata", {}).get("tags", [])]
+    assert not shown, f"{path.name}: cells {shown} call a check (they hold an answer) but are not tagged hide-input"
