@@ -22,15 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .io import atomic_write
+from .progress import WIDGETS, tqdm
 from .runtime import get_device
-
-try:  # widget progress bars in Jupyter need ipywidgets; without it tqdm.auto only warns
-    import ipywidgets  # noqa: F401
-    from tqdm.auto import tqdm
-    _WIDGETS = True
-except ImportError:
-    from tqdm import tqdm
-    _WIDGETS = False
 
 __all__ = ["fit", "evaluate", "predict", "count_parameters", "History",
            "save_checkpoint", "load_checkpoint"]
@@ -273,7 +266,7 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
         # A text bar in a notebook (no ipywidgets) or a log would store every refresh as a line:
         # there tqdm's disable=None turns it off, leaving the one summary line per epoch.
         bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
-                   disable=True if not progress else (False if _WIDGETS else None))
+                   disable=True if not progress else (False if WIDGETS else None))
         for x, y in bar:
             with _autocast(device, amp):
                 outputs = model(x)

@@ -30,12 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 from ..io import atomic_write
-
-try:  # widget progress bars in Jupyter need ipywidgets; without it tqdm.auto only warns
-    import ipywidgets  # noqa: F401
-    from tqdm.auto import tqdm
-except ImportError:
-    from tqdm import tqdm
+from ..progress import tqdm
 
 __all__ = ["cache_dir", "download", "is_offline", "sha256_of", "DownloadError",
            "DatasetUnavailableError"]
