@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from bmcourse.metrics import accuracy, confusion_matrix
+
+
+def test_accuracy_from_scores_and_from_labels_agree():
+    scores = torch.tensor([[0.1, 0.9, 0.0], [2.0, -1.0, 0.5], [0.0, 0.2, 0.3], [1.0, 3.0, 2.0]])
+    targets = torch.tensor([1, 0, 1, 2])
+    # argmax per row is 1, 0, 2, 1: the first two are right
+    assert accuracy(scores, targets) == pytest.approx(0.5)
+    assert accuracy(scores.argmax(dim=1), targets) == pytest.approx(0.5)
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    targets = torch.tensor([0, 0, 1, 2, 2, 2])
+    predicted = torch.tensor([0, 1, 1, 2, 0, 2])
+    matrix = confusion_matrix(predicted, targets, num_classes=3)
+    expected = torch.zeros(3, 3, dtype=torch.int64)
+    for t, p in zip(targets.tolist(), predicted.tolist()):
+        expected[t, p] += 1
+    assert torch.equal(matrix, expected)
+    assert matrix.sum(dim=1).tolist() == [2, 1, 3]  # samples per true class
+    assert matrix.trace().item() / len(targets) == pytest.approx(accuracy(predicted, targets))
+
+
+def test_confusion_matrix_takes_its_size_from_the_scores():
+    scores = torch.randn(50, 7, generator=torch.Generator().manual_seed(0))
+    targets = torch.randint(0, 7, (50,), generator=torch.Generator().manual_seed(1))
+    matrix = confusion_matrix(scores, targets)
+    assert matrix.shape == (7, 7) and matrix.sum().item() == 50
+
+
+def test_bad_input_names_the_problem():
+    with pytest.raises(ValueError, match="must match"):
+        accuracy(torch.zeros(3, 2), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="one-hot"):
+        accuracy(torch.zeros(3, 2), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="num_classes"):
+        confusion_matrix(torch.tensor([0, 5]), torch.tensor([0, 1]), num_classes=3)
+    with pytest.raises(ValueError, match="No samples"):
+        accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
