@@ -227,6 +227,33 @@ def test_draw_graph_places_every_value_right_of_its_inputs():
     plt.close(ax.figure)
 
 
+def test_draw_graph_vertical_puts_inputs_above_the_values_they_feed():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bmcourse.autograd.graph import draw_graph
+
+    a, b = Value(2.0, label="a"), Value(-1.0, label="b")
+    m = a * b
+    m.label = "m"
+    out = (m.tanh() + a).sigmoid()
+    out.label = "out"
+    out.backward()
+    ax = draw_graph(out, vertical=True)
+    height_of = {t.get_text().split("  ")[0]: t.get_position()[1]
+                 for t in ax.texts if "data" in t.get_text()}
+    assert height_of["a"] > height_of["m"] > height_of["out"]
+    assert height_of["b"] > height_of["m"]
+    n_values = len(out.topological_order())
+    n_ops = sum(1 for v in out.topological_order() if v._children)
+    assert len(ax.patches) == n_values + n_ops
+    width, height = ax.figure.get_size_inches()
+    assert height > width  # a deep graph grows down the page, not across it
+    plt.close(ax.figure)
+
+
 def test_draw_graph_rejects_bad_input():
     from bmcourse.autograd.graph import draw_graph
 

@@ -78,7 +78,7 @@ class Value:
         out = Value(self.data * other.data, (self, other), "*")
 
         def _backward():
-            # Each factor's gradient is the *other* factor times the upstream gradient.
+            # Each factor's gradient: the *other* factor times out.grad.
             self.grad += other.data * out.grad
             other.grad += self.data * out.grad
 

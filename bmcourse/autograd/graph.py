@@ -1,8 +1,10 @@
 """Draw the computation graph behind a :class:`~bmcourse.autograd.engine.Value` with matplotlib.
 
-Leaves (inputs and parameters) are on the left, the result on the right. Each value is a box
-showing its label, its data and its gradient; each operation is a small circle between the
-values it reads and the value it produces. No Graphviz needed.
+Leaves (inputs and parameters) are on the left, the result on the right; with
+``vertical=True``, leaves are at the top and the result at the bottom, which suits a deep graph
+on a narrow page. Each value is a box showing its label, its data and its gradient; each
+operation is a small circle between the values it reads and the value it produces. No Graphviz
+needed.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def _columns(root: Value) -> dict[int, int]:
     return depth
 
 
-def draw_graph(root: Value, ax=None, show_grad: bool = True, digits: int = 4):
+def draw_graph(root: Value, ax=None, show_grad: bool = True, digits: int = 4,
+               vertical: bool = False):
     """Draw the graph that computed ``root``.
 
     Parameters
@@ -55,6 +58,9 @@ def draw_graph(root: Value, ax=None, show_grad: bool = True, digits: int = 4):
         Print ``grad`` under each value.
     digits : int
         Significant digits of the numbers shown.
+    vertical : bool
+        Draw from top (leaves) to bottom (``root``) with smaller boxes, so that a graph many
+        operations deep stays narrow enough to read on a page.
 
     Returns
     -------
@@ -92,34 +98,63 @@ def draw_graph(root: Value, ax=None, show_grad: bool = True, digits: int = 4):
             rows[id(node)] = i - (len(column) - 1) / 2
     height = max(len(c) for c in by_col.values())
 
+    # Spacing between columns and between the values within one, box size, and circle radius.
+    # Vertically, a column becomes a level and the boxes shrink to fit a page's width.
+    if vertical:
+        col_gap, row_gap, box_w, box_h, radius = 1.4, 1.2, 1.12, 0.62, 0.2
+    else:
+        col_gap, row_gap, box_w, box_h, radius = 2.6, 1.1, 1.4, 0.76, 0.28
     if ax is None:
-        _, ax = plt.subplots(figsize=(2.6 * n_cols + 1, 1.1 * height + 1))
-    x_of = {id(n): 2.6 * depth[id(n)] for n in nodes}
-    y_of = {id(n): -1.1 * rows[id(n)] for n in nodes}
+        if vertical:
+            figsize = (row_gap * height + 0.3, col_gap * (n_cols - 1) + box_h + 0.3)
+        else:
+            figsize = (col_gap * n_cols + 1, row_gap * height + 1)
+        _, ax = plt.subplots(figsize=figsize)
+    if vertical:
+        x_of = {id(n): row_gap * rows[id(n)] for n in nodes}
+        y_of = {id(n): -col_gap * depth[id(n)] for n in nodes}
+    else:
+        x_of = {id(n): col_gap * depth[id(n)] for n in nodes}
+        y_of = {id(n): -row_gap * rows[id(n)] for n in nodes}
 
     fmt = f"{{:.{digits}g}}"
     for node in nodes:
         x, y = x_of[id(node)], y_of[id(node)]
         if node._children:
-            # The operation's circle sits just left of the value it produces.
-            ox = x - 1.0
-            ax.add_patch(plt.Circle((ox, y), 0.28, color="#fde2b8", ec="#b36b00", zorder=2))
-            ax.text(ox, y, node.op, ha="center", va="center", fontsize=8, zorder=3)
+            # The operation's circle sits just before (left of, or above) the value it produces;
+            # arrows run from each input's box to the circle and on to the value's box.
+            if vertical:
+                ox, oy = x, y + box_h
+                into_op, out_of_op = (ox, oy + radius), (ox, oy - radius)
+                into_box = (x, y + box_h / 2)
+            else:
+                ox, oy = x - 1.0, y
+                into_op, out_of_op = (ox - radius, oy), (ox + radius, oy)
+                into_box = (x - box_w / 2, y)
+            ax.add_patch(plt.Circle((ox, oy), radius, color="#fde2b8", ec="#b36b00", zorder=2))
+            ax.text(ox, oy, node.op, ha="center", va="center", fontsize=8, zorder=3)
             for child in node._children:
-                ax.annotate("", xy=(ox - 0.28, y), xytext=(x_of[id(child)] + 0.7, y_of[id(child)]),
+                cx, cy = x_of[id(child)], y_of[id(child)]
+                start = (cx, cy - box_h / 2) if vertical else (cx + box_w / 2, cy)
+                ax.annotate("", xy=into_op, xytext=start,
                             arrowprops=dict(arrowstyle="->", color="#777", lw=0.8), zorder=1)
-            ax.annotate("", xy=(x - 0.7, y), xytext=(ox + 0.28, y),
+            ax.annotate("", xy=into_box, xytext=out_of_op,
                         arrowprops=dict(arrowstyle="->", color="#777", lw=0.8), zorder=1)
         text = (f"{node.label}  " if node.label else "") + "data " + fmt.format(node.data)
         if show_grad:
             text += "\ngrad " + fmt.format(node.grad)
         colour = "#d6e9ff" if node is not root else "#d9f2d9"
-        ax.add_patch(FancyBboxPatch((x - 0.7, y - 0.38), 1.4, 0.76, boxstyle="round,pad=0.02",
-                                    fc=colour, ec="#3a6ea5", zorder=2))
+        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
+                                    boxstyle="round,pad=0.02", fc=colour, ec="#3a6ea5", zorder=2))
         ax.text(x, y, text, ha="center", va="center", fontsize=7.5, zorder=3)
 
-    ax.set_xlim(-1.0, 2.6 * (n_cols - 1) + 1.0)
-    ax.set_ylim(-0.6 - 0.55 * height, 0.6 + 0.55 * height)
+    half = row_gap * height / 2 + 0.1  # half the extent across the columns
+    if vertical:
+        ax.set_xlim(-half, half)
+        ax.set_ylim(-col_gap * (n_cols - 1) - box_h / 2 - 0.1, box_h / 2 + 0.1)
+    else:
+        ax.set_xlim(-1.0, col_gap * (n_cols - 1) + 1.0)
+        ax.set_ylim(-0.6 - 0.55 * height, 0.6 + 0.55 * height)
     ax.set_aspect("equal")
     ax.axis("off")
     return ax

@@ -95,7 +95,8 @@ class Linear(Layer):
     def backward(self, grad_out):
         x = self._cached()
         self.grads["W"] = x.T @ grad_out
-        self.grads["b"] = grad_out.sum(axis=0)  # b was broadcast to every row: sum the rows back
+        # b was broadcast to every row, so its gradient sums the rows.
+        self.grads["b"] = grad_out.sum(axis=0)
         return grad_out @ self.params["W"].T
 
 

@@ -102,17 +102,16 @@ def load_mnist(source: str = "auto", device=None, verbose: bool = True) -> Image
                     "Or call load_mnist(source='sample') for the bundled 5,000-image sample."
                 ) from err
             if is_offline():
-                reason = "offline (BMCOURSE_OFFLINE=1) and not cached"
+                reason = "offline, not cached"
             else:
-                where, what = err.attempts[-1] if err.attempts else ("", str(err))
-                reason = f"download failed ({where}: {what}); load_mnist(source='full') says more"
+                what = err.attempts[-1][1] if err.attempts else str(err)
+                reason = f"download failed ({what})"
     if dataset is None:
         dataset = _load_sample()
     if device is not None:
         dataset = dataset.to(device)
     if verbose:
-        note = f" - full MNIST not used: {reason}" if reason else ""
-        print(f"MNIST: {dataset.source}{note}")
+        print(f"MNIST: {dataset.source}" + (f"; full set: {reason}" if reason else ""))
     return dataset
 
 
@@ -122,7 +121,7 @@ def mnist_source() -> str:
     if all(_cached(folder / name, sha) for name, sha in FULL_FILES.values()):
         return f"full MNIST (cached in {folder})"
     if is_offline():
-        return "bundled MNIST sample (4,000 train / 1,000 test); offline, full MNIST not cached"
+        return "bundled sample, 4,000 train / 1,000 test (offline)"
     return (f"full MNIST, downloaded (11 MB) to {folder} on first use; "
             "the bundled sample if that fails")
 
