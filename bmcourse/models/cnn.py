@@ -92,9 +92,10 @@ class FastMNISTCNN(nn.Module):
 
     Its layers follow a published recipe that reaches about 99% test accuracy after one epoch
     of full MNIST on a GPU (not yet measured with this implementation; see
-    ``benchmarks/cnn_mnist.py``). ``Conv 24@5x5 → BN → ReLU → pool → Conv 32@3x3 → BN → ReLU → pool → Dense 800→256 →
-    ReLU → dropout → Dense 256→10``. Batch norm lets a large learning rate work from the
-    first step; the convolutions need no bias because batch norm adds its own.
+    ``benchmarks/cnn_mnist.py``). ``Conv 24@5x5 → BN → ReLU → pool → Conv 32@3x3 → BN →
+    ReLU → pool → Dense 800→256 → ReLU → dropout → Dense 256→10``. Batch norm lets a large
+    learning rate work from the first step; the convolutions need no bias because batch norm
+    adds its own.
 
     Parameters
     ----------
@@ -296,8 +297,9 @@ def mnist_classifier(device=None, verbose: bool = True) -> FastMNISTCNN:
     model = model.to(device).eval().requires_grad_(False)
     model.info = info
     if verbose:
-        print(f"MNIST classifier: {info['weights']} weights, trained on {info['data']}, "
-              f"held-out accuracy {info['test_acc']:.2%}")
+        # Two short lines: the data description alone can fill one.
+        print(f"MNIST classifier: {info['weights']} weights, "
+              f"held-out accuracy {info['test_acc']:.2%}\n  trained on {info['data']}")
     return model
 
 
