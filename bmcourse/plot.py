@@ -53,8 +53,9 @@ def show_images(images, titles=None, ncols: int = 8, cmap: str = "gray", size: f
         raise ValueError(f"got {n} images but {len(titles)} titles; pass one title per image.")
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if titles else 1.0)),
-                             squeeze=False)
+    title_lines = max(str(t).count("\n") + 1 for t in titles) if titles is not None else 0
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False,
+                             figsize=(ncols * size, nrows * size * (1 + 0.25 * title_lines)))
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:

@@ -9,7 +9,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SETUP_CELL = (
-    "# Setup: in Google Colab this installs bmcourse; anywhere else it does nothing.\n"
+    "# Setup: installs bmcourse in Google Colab; does nothing elsewhere.\n"
     "import sys\n"
     'if "google.colab" in sys.modules:\n'
     '    %pip install -q "bmcourse @ git+https://github.com/bmcourse/bmcourse"'
