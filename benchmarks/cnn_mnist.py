@@ -121,7 +121,7 @@ def main(argv=None):
                         help="MNIST data: the bundled sample (default) or full MNIST")
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("--target", type=float, default=0.98, help="held-out accuracy to reach")
-    parser.add_argument("--fast-epochs", type=int, default=10)
+    parser.add_argument("--fast-epochs", type=int, default=14)
     parser.add_argument("--fast-batch-size", type=int, default=64)
     parser.add_argument("--fast-lr", type=float, default=0.005)
     parser.add_argument("--fast-max-shift", type=int, default=2)
