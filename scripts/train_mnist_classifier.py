@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 
 
-from bmcourse.data.download import sha256_of
+from bmcourse.files import sha256_of
 from bmcourse.data.mnist import load_mnist
 from bmcourse.models.cnn import MNIST_CLASSIFIER_PATH, train_fast_cnn
 from bmcourse.train import save_checkpoint

@@ -3,7 +3,7 @@
 Every dataset in the course goes through :func:`download`. It returns the cached copy when
 its checksum matches and otherwise streams the file from the first mirror that works,
 showing a progress bar. A file only ever appears under its final name once its SHA-256 is
-right: it is written to a temporary name first (:func:`bmcourse.io.atomic_write`).
+right: it is written to a temporary name first (:func:`bmcourse.files.atomic_write`).
 
 When nothing works, the error lists every URL tried with what went wrong, then says what to
 do: go online, put the file at an exact path, or point ``BMCOURSE_DATA`` at a copy.
@@ -29,13 +29,13 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
-from ..io import atomic_write
+from ..files import atomic_write, sha256_of
 from ..progress import tqdm
+from ..runtime import env_flag
 
 __all__ = ["cache_dir", "download", "is_offline", "sha256_of", "DownloadError",
            "DatasetUnavailableError"]
 
-_TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 16
 
 
@@ -56,7 +56,7 @@ class DatasetUnavailableError(DownloadError):
 
 def is_offline() -> bool:
     """True when ``BMCOURSE_OFFLINE`` forbids network access."""
-    return os.environ.get("BMCOURSE_OFFLINE", "").strip().lower() in _TRUE
+    return env_flag("BMCOURSE_OFFLINE")
 
 
 def cache_dir() -> Path:
@@ -79,15 +79,6 @@ def cache_dir() -> Path:
 
 
 _default_cache_dir = cache_dir  # download() has a parameter called cache_dir that hides it
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks so that large files need little memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download(urls: str | Sequence[str], filename: str, sha256: str, *, cache_dir=None,

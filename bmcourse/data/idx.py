@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write
+from ..files import atomic_write
 
 __all__ = ["read_idx", "write_idx"]
 

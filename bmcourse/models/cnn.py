@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.download import sha256_of
+from ..files import sha256_of
 from ..data.mnist import MNIST_MEAN, MNIST_STD, load_mnist
 from ..runtime import get_device, seed_everything
 from ..train import fit, load_checkpoint

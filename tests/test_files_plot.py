@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from bmcourse.io import atomic_write
+from bmcourse.files import atomic_write
 from bmcourse.plot import plot_confusion, plot_history, show_images
 from bmcourse.train import History
 
