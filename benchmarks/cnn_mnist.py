@@ -1,7 +1,7 @@
 """Time to 98% held-out MNIST accuracy: the fast CNN against the pytorch/examples recipe.
 
 Both models train in this process, on the same tensors, on the same device, through the same
-loop (``bmcourse.train.fit``), and are evaluated on the held-out split after every epoch. The
+loop (``bmcourse.training.fit``), and are evaluated on the held-out split after every epoch. The
 script prints, for each, the time until held-out accuracy first reached the target, the final
 accuracy, and the ratio of the two times (a ratio survives a busy machine better than raw
 seconds do). Times are given as wall-clock seconds and as CPU seconds of this process: on a
@@ -38,9 +38,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bmcourse.data.mnist import MNIST_MEAN, MNIST_STD, load_mnist
-from bmcourse.models.cnn import FastMNISTCNN, train_fast_cnn
+from bmcourse.models.cnn import FastMNISTCNN
+from bmcourse.training.recipes import train_fast_cnn
 from bmcourse.runtime import get_device, seed_everything
-from bmcourse.train import count_parameters, fit
+from bmcourse.training import count_parameters, fit
 
 
 class ExamplesNet(nn.Module):

@@ -1,6 +1,6 @@
 """How much does keeping the data in tensors save over a DataLoader?
 
-`bmcourse.train.fit` accepts either a pair of tensors (kept on the device, shuffled by index every
+`bmcourse.training.fit` accepts either a pair of tensors (kept on the device, shuffled by index every
 epoch) or any iterable of batches. This script trains the same small MLP on the same data for the
 same number of epochs both ways, in one process, and prints the two times and their ratio. The
 reference is the usual recipe: a shuffling `DataLoader` over a `TensorDataset`.
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from bmcourse.train import fit
+from bmcourse.training import fit
 
 EPOCHS, N, BATCH = 3, 20_000, 64
 

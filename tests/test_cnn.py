@@ -7,9 +7,10 @@ from torch import nn
 from bmcourse.data.mnist import load_mnist
 from bmcourse.metrics import accuracy
 from bmcourse.models import cnn
-from bmcourse.models.cnn import (FastMNISTCNN, ShiftedBatches, layer_summary, mnist_classifier,
-                                 random_shift, seed_cifar_cnn, seed_mnist_cnn, train_fast_cnn)
-from bmcourse.train import count_parameters, predict
+from bmcourse.models.cnn import FastMNISTCNN, mnist_classifier, seed_cifar_cnn, seed_mnist_cnn
+from bmcourse.sizing import count_parameters
+from bmcourse.training import predict, recipes
+from bmcourse.training.recipes import train_fast_cnn
 
 
 def conv_params(c_in, c_out, k, bias=True):
@@ -72,71 +73,6 @@ def test_fast_cnn_rejects_flat_images_with_a_fix():
         FastMNISTCNN()(torch.rand(4, 784))
 
 
-# ---------------------------------------------------------------------------- layer summary
-
-def test_layer_summary_counts_match_pytorch():
-    model = seed_mnist_cnn()
-    rows = layer_summary(model, (1, 28, 28), verbose=False)
-    assert sum(r["params"] for r in rows) == count_parameters(model)
-    x = torch.rand(1, 1, 28, 28)
-    for row, layer in zip(rows, model):
-        x = layer(x)
-        assert row["output_shape"] == tuple(x.shape[1:])
-    first = rows[0]  # 32 output maps of 26x26, each pixel a 1x3x3 dot product
-    assert first["macs"] == 32 * 26 * 26 * 9
-
-
-def test_layer_summary_receptive_field_matches_the_gradient():
-    # The receptive field is the patch of input pixels an output pixel depends on: the
-    # nonzero region of the gradient of that pixel with respect to the input. Average pooling
-    # and positive weights keep every path alive (max pooling and ReLU would prune some).
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Conv2d(2, 2, 3), nn.AvgPool2d(2),
-                          nn.Conv2d(2, 2, 3))  # the seed model's convolutions and poolings
-    for p in model.parameters():
-        nn.init.constant_(p, 0.1)
-    rows = layer_summary(model, (1, 28, 28), verbose=False)
-    x = torch.rand(1, 1, 28, 28, requires_grad=True)
-    model(x)[0, 0, 1, 1].backward()
-    hit = (x.grad[0, 0].abs() > 0).nonzero()
-    sides = (hit.max(dim=0).values - hit.min(dim=0).values + 1).tolist()
-    assert sides == [rows[-1]["receptive_field"]] * 2 == [18, 18]
-
-
-# ---------------------------------------------------------------------------- augmentation
-
-def test_random_shift_moves_a_dot_by_at_most_max_shift():
-    images = torch.zeros(200, 1, 12, 12)
-    images[:, 0, 6, 6] = 1.0
-    shifted = random_shift(images, max_shift=2, generator=torch.Generator().manual_seed(0))
-    assert shifted.shape == images.shape
-    assert torch.all(shifted.sum(dim=(1, 2, 3)) == 1.0)  # interior dot: nothing falls off
-    where = shifted[:, 0].flatten(1).argmax(dim=1)
-    rows, cols = where // 12, where % 12
-    assert set(rows.tolist()) == {4, 5, 6, 7, 8} and set(cols.tolist()) == {4, 5, 6, 7, 8}
-    assert torch.equal(random_shift(images, 0), images)
-
-
-def test_random_shift_is_reproducible_and_rejects_bad_shifts():
-    images = torch.rand(8, 3, 10, 10)
-    a = random_shift(images, 1, torch.Generator().manual_seed(3))
-    b = random_shift(images, 1, torch.Generator().manual_seed(3))
-    assert torch.equal(a, b)
-    with pytest.raises(ValueError, match="whole number"):
-        random_shift(images, 1.5)
-
-
-def test_shifted_batches_visit_every_sample_once_per_epoch():
-    x = torch.arange(10, dtype=torch.float32).view(10, 1, 1, 1).expand(10, 1, 3, 3).clone()
-    y = torch.arange(10)
-    batches = ShiftedBatches(x, y, batch_size=4, max_shift=0, seed=0)
-    assert len(batches) == 3
-    for _ in range(2):
-        labels = torch.cat([yb for _, yb in batches])
-        assert sorted(labels.tolist()) == list(range(10))
-        images = torch.cat([xb for xb, _ in batches])
-        assert images.shape == (10, 1, 3, 3)
-
-
 # ---------------------------------------------------------------------------- training
 
 def test_fast_cnn_learns_a_small_mnist_subset(mnist):
@@ -178,7 +114,7 @@ def test_classifier_with_a_wrong_hash_is_retrained(monkeypatch, mnist):
         return train_fast_cnn(small, epochs=1, device="cpu", progress=False)
 
     monkeypatch.setattr(cnn, "MNIST_CLASSIFIER_SHA256", "0" * 64)
-    monkeypatch.setattr(cnn, "train_fast_cnn", quick_train)
+    monkeypatch.setattr(recipes, "train_fast_cnn", quick_train)
     monkeypatch.setenv("BMCOURSE_OFFLINE", "1")
     with pytest.warns(UserWarning, match="SHA-256"):
         model = mnist_classifier(device="cpu", verbose=False)
@@ -194,7 +130,7 @@ def test_classifier_with_missing_weights_is_retrained(monkeypatch, tmp_path, mni
         return train_fast_cnn(small, epochs=1, device="cpu", progress=False)
 
     monkeypatch.setattr(cnn, "MNIST_CLASSIFIER_PATH", tmp_path / "absent.pt")
-    monkeypatch.setattr(cnn, "train_fast_cnn", tiny_train)
+    monkeypatch.setattr(recipes, "train_fast_cnn", tiny_train)
     monkeypatch.setenv("BMCOURSE_OFFLINE", "1")
     with pytest.warns(UserWarning, match="missing"):
         model = mnist_classifier(device="cpu", verbose=False)

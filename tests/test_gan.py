@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from bmcourse.gan import gan_step, train_gan
+from bmcourse.training.gan import gan_step, train_gan
 
 
 def tiny_gan(seed=0, z_dim=2):

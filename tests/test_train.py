@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from bmcourse.train import count_parameters, evaluate, fit, load_checkpoint, predict, save_checkpoint
+from bmcourse.training import (count_parameters, evaluate, fit, load_checkpoint, predict,
+                               save_checkpoint)
 
 
 class Unsafe:
@@ -117,3 +118,115 @@ def test_predict_and_count_parameters():
     assert out.shape == (50, 3) and out.device.type == "cpu"
     torch.testing.assert_close(out, model.eval()(x))
     assert count_parameters(model) == 2 * 32 + 32 + 32 * 3 + 3
+
+
+# ---------------------------------------------------------------------------- bad input (issue 9, item 8)
+
+@pytest.mark.parametrize("epochs", [2.0, 0, -1, True, "3"])
+def test_fit_rejects_epochs_that_are_not_positive_ints(epochs):
+    with pytest.raises(ValueError, match="positive whole number"):
+        fit(small_net(), blobs(10), epochs=epochs, device="cpu", progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [0, -4, 1.5])
+def test_fit_evaluate_predict_reject_bad_batch_sizes(batch_size):
+    x, y = blobs(10)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+        fit(small_net(), (x, y), epochs=1, batch_size=batch_size, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+        evaluate(small_net(), (x, y), batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+        predict(small_net(), x, batch_size=batch_size)
+
+
+def test_fit_on_an_empty_loader_says_so():
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 2),
+                                                                       torch.zeros(0, dtype=torch.long)))
+    with pytest.raises(ValueError, match="no batches"):
+        fit(small_net(), empty, epochs=1, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        evaluate(small_net(), empty)
+
+
+def test_fit_names_the_fix_for_numpy_pairs():
+    x, y = blobs(10)
+    with pytest.raises(TypeError, match="torch.from_numpy"):
+        fit(small_net(), (x.numpy(), y.numpy()), epochs=1, device="cpu", progress=False)
+
+
+def test_predict_on_no_samples_or_not_a_tensor():
+    with pytest.raises(ValueError, match="no samples"):
+        predict(small_net(), torch.zeros(0, 2))
+    with pytest.raises(TypeError, match="torch.as_tensor"):
+        predict(small_net(), [[0.0, 1.0]])
+
+
+def test_models_without_parameters_evaluate_and_predict():
+    model = nn.Flatten()  # no parameters: the device cannot come from them
+    x = torch.randn(6, 3)
+    y = torch.randint(0, 3, (6,))
+    result = evaluate(model, (x, y))
+    assert result["loss"] == pytest.approx(nn.functional.cross_entropy(x, y).item(), rel=1e-6)
+    assert torch.equal(predict(model, x), x)
+
+
+# ---------------------------------------------------------------------------- checkpoints (items 3, 4)
+
+def test_fit_refuses_to_overwrite_a_checkpoint_unless_asked(tmp_path):
+    path = tmp_path / "run.pt"
+    fit(small_net(), blobs(40), epochs=1, device="cpu", progress=False, checkpoint=path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"resume=True.*overwrite=True"):
+        fit(small_net(), blobs(40), epochs=1, device="cpu", progress=False, checkpoint=path)
+    assert path.read_bytes() == before  # nothing was lost
+    fit(small_net(seed=3), blobs(40), epochs=1, device="cpu", progress=False, checkpoint=path,
+        overwrite=True)
+    assert path.read_bytes() != before
+    # resuming a finished run trains no further and returns its history
+    history = fit(small_net(), blobs(40), epochs=1, device="cpu", progress=False, checkpoint=path,
+                  resume=True)
+    assert history["epoch"] == [1]
+
+
+def test_checkpoint_restores_every_rng_and_the_loss_scaler(tmp_path, monkeypatch):
+    """A fake CUDA device and an enabled GradScaler on the CPU: both must round-trip."""
+    from bmcourse.training import checkpoint as ckpt
+    from bmcourse.training import loop
+
+    cuda_states = [torch.arange(8, dtype=torch.uint8)]
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: cuda_states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.update(cuda=states))
+    generator = torch.Generator().manual_seed(1)
+    state = ckpt.rng_state(generator)
+    assert torch.equal(state["cuda"][0], cuda_states[0])
+    expected = torch.rand(3, generator=generator)
+    ckpt.set_rng_state(state, generator)
+    assert torch.equal(torch.rand(3, generator=generator), expected)
+    assert torch.equal(restored["cuda"][0], cuda_states[0])
+    monkeypatch.undo()
+
+    # fit builds its scaler through _grad_scaler; an enabled CPU scaler exercises the same path
+    # that float16 training on CUDA takes.
+    scalers = []
+
+    def cpu_scaler(device, amp):
+        scalers.append(torch.amp.GradScaler("cpu", init_scale=2.0 ** 8, growth_interval=2))
+        return scalers[-1]
+
+    monkeypatch.setattr(loop, "_grad_scaler", cpu_scaler)
+    path = tmp_path / "scaled.pt"
+    fit(small_net(), blobs(64), epochs=2, batch_size=16, device="cpu", progress=False, checkpoint=path)
+    saved = load_checkpoint(path)["scaler"]
+    assert saved["scale"] > 2.0 ** 8  # it grew, so there is state worth keeping
+    reference = small_net()
+    fit(reference, blobs(64), epochs=3, batch_size=16, device="cpu", progress=False)
+    resumed = small_net()
+    fit(resumed, blobs(64), epochs=3, batch_size=16, device="cpu", progress=False, checkpoint=path,
+        resume=True)
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    # the scale doubles every 2 of the 12 steps: only a restored scaler ends where the reference does
+    assert scalers[-1].get_scale() == scalers[-2].get_scale() == 2.0 ** 14
