@@ -100,8 +100,10 @@ def test_bad_arguments_raise_clear_errors():
         fit(small_net(), (x, y), epochs=0, device="cpu", progress=False)
     with pytest.raises(ValueError, match="needs checkpoint"):
         fit(small_net(), (x, y), epochs=1, resume=True, device="cpu", progress=False)
-    with pytest.raises(ValueError, match="CUDA"):
-        fit(small_net(), (x, y), epochs=1, amp=True, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        fit(small_net(), (x, y), epochs=1, steps_per_epoch=0, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="clip_grad_norm"):
+        fit(small_net(), (x, y), epochs=1, clip_grad_norm=-1.0, device="cpu", progress=False)
 
 
 def test_diverging_loss_stops_with_advice():
@@ -230,3 +232,84 @@ def test_checkpoint_restores_every_rng_and_the_loss_scaler(tmp_path, monkeypatch
         assert torch.equal(a, b)
     # the scale doubles every 2 of the 12 steps: only a restored scaler ends where the reference does
     assert scalers[-1].get_scale() == scalers[-2].get_scale() == 2.0 ** 14
+
+
+# ---------------------------------------------------------------------------- what language models need
+
+class RandomRows:
+    """A batch source that never runs out: random rows of a tensor pair, drawn from the
+    loop's generator (like the text chapter's random windows)."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def batches(self, batch_size, generator, device):
+        if generator is None:  # evaluation: one fixed pass
+            yield self.x.to(device), self.y.to(device)
+            return
+        while True:
+            index = torch.randint(0, len(self.x), (batch_size,), generator=generator)
+            yield self.x[index].to(device), self.y[index].to(device)
+
+
+def test_iteration_budget_on_an_endless_batch_source_resumes_exactly(tmp_path):
+    source = RandomRows(*blobs(200))
+    seen = []
+
+    def run(checkpoint=None, resume=False, stop_after=None):
+        model = small_net(seed=2, dropout=0.1)
+
+        def interrupt(epoch, history):
+            if epoch == stop_after:
+                raise KeyboardInterrupt
+
+        history = fit(model, source, val=source, epochs=3, steps_per_epoch=7, batch_size=16,
+                      device="cpu", progress=False, checkpoint=checkpoint, resume=resume,
+                      on_epoch_end=interrupt, seed=4,
+                      optimizer=torch.optim.Adam(model.parameters(), lr=1e-2))
+        seen.append(history)
+        return model
+
+    reference = run()
+    assert reference is not None and seen[0]["epoch"] == [1, 2, 3]
+    assert seen[0]["val_acc"][-1] > 0.9
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint=tmp_path / "lm.pt", stop_after=1)
+    resumed = run(checkpoint=tmp_path / "lm.pt", resume=True)
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_steps_per_epoch_bounds_a_finite_pair_too():
+    calls = []
+
+    def counting_loss(outputs, targets):
+        if torch.is_grad_enabled():
+            calls.append(len(targets))
+        return nn.functional.cross_entropy(outputs, targets)
+
+    fit(small_net(), blobs(100), epochs=2, batch_size=10, steps_per_epoch=3, loss_fn=counting_loss,
+        device="cpu", progress=False)
+    assert calls == [10] * 6
+
+
+def test_gradient_clipping_bounds_the_update():
+    # Plain SGD with lr 1 moves the parameters by exactly the (clipped) gradient.
+    x, y = blobs(32)
+    model = small_net()
+    before = torch.cat([p.detach().flatten() for p in model.parameters()])
+    fit(model, (x * 100, y), epochs=1, batch_size=32, clip_grad_norm=0.01, device="cpu",
+        progress=False, optimizer=torch.optim.SGD(model.parameters(), lr=1.0))
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert (after - before).norm().item() == pytest.approx(0.01, rel=1e-4)
+
+
+def test_amp_on_the_cpu_trains_in_bfloat16():
+    dtypes = []
+    model = small_net()
+    model[0].register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    history = fit(model, blobs(200), epochs=3, batch_size=32, amp=True, device="cpu", progress=False,
+                  optimizer=torch.optim.Adam(model.parameters(), lr=1e-2))
+    assert torch.bfloat16 in dtypes  # training forward passes ran under bfloat16 autocast
+    assert model[0].weight.dtype == torch.float32  # the weights themselves stay float32
+    assert history["train_loss"][-1] < history["train_loss"][0]

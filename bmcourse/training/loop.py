@@ -15,6 +15,7 @@ computing the update) passes its own ``step`` to ``fit`` instead of copying the 
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -67,7 +68,13 @@ class History(dict):
 
 def _batches(data, batch_size: int, device: torch.device, shuffle: bool,
              generator: torch.Generator | None, name: str, augment=None):
-    """``(x, y)`` batches on ``device`` from a tensor pair or an iterable of batches."""
+    """``(x, y)`` batches on ``device`` from a tensor pair, a batch source or an iterable.
+
+    A *batch source* is any object with a ``batches(batch_size, generator, device)`` method
+    (the language-model chapter's random windows are one): it draws from the loop's generator,
+    which the checkpoints save, so it resumes exactly; with ``generator=None`` it should yield a
+    fixed, finite pass for evaluation.
+    """
     pair = check_pair(data, name)
     if pair is not None:
         yield from tensor_batches(*pair, batch_size, shuffle=shuffle, generator=generator,
@@ -76,11 +83,14 @@ def _batches(data, batch_size: int, device: torch.device, shuffle: bool,
     if augment is not None:
         raise ValueError("augment= works with a (x, y) pair of tensors; a DataLoader applies "
                          "its own transforms.")
+    if hasattr(data, "batches"):
+        yield from data.batches(batch_size, generator if shuffle else None, device)
+        return
     try:
         iterator = iter(data)
     except TypeError:
-        raise TypeError(f"{name} must be a pair of tensors (x, y) or an iterable of (x, y) batches "
-                        f"such as a DataLoader, got {type(data).__name__}.") from None
+        raise TypeError(f"{name} must be a pair of tensors (x, y), a batch source or an iterable "
+                        f"of (x, y) batches such as a DataLoader, got {type(data).__name__}.") from None
     for batch in iterator:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise ValueError(f"every batch of {name} must be an (x, y) pair, got "
@@ -107,22 +117,25 @@ def _is_classification(outputs: torch.Tensor, targets: torch.Tensor) -> bool:
 def _autocast(device: torch.device, amp: bool):
     if not amp:
         return torch.autocast(device.type, enabled=False)
+    if device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
 
 
 def _grad_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
     # float16 needs loss scaling to keep small gradients from underflowing; bfloat16 does not
-    return torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())
+    float16 = amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return torch.amp.GradScaler("cuda", enabled=float16)
 
 
 def _resolve_amp(amp: bool | None, device: torch.device) -> bool:
     if amp is None:
         return device.type == "cuda"
-    if amp and device.type != "cuda":
-        raise ValueError(f"amp=True needs a CUDA device, but training runs on {device}. "
-                         "Leave amp=None to enable it automatically on CUDA.")
-    return amp
+    if amp and device.type not in ("cuda", "cpu"):
+        raise ValueError(f"amp=True works on CUDA (float16 or bfloat16) and on the CPU "
+                         f"(bfloat16), but training runs on {device}. Pass amp=False.")
+    return bool(amp)
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -206,7 +219,7 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.T
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: Callable,
                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-               autocast) -> tuple[torch.Tensor, torch.Tensor]:
+               autocast, clip_grad_norm: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on one batch: forward under ``autocast``, backward, update.
 
     Parameters
@@ -222,6 +235,9 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: C
         Scales the loss in float16 training (disabled, it passes everything through).
     autocast : context manager
         Mixed precision for the forward pass, or a disabled one.
+    clip_grad_norm : float, optional
+        Rescale the gradients so that their global L2 norm is at most this (computed on the
+        unscaled gradients), which keeps one bad batch from throwing training off.
 
     Returns
     -------
@@ -243,6 +259,9 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: C
                                  "check the inputs for NaN values.")
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    if clip_grad_norm is not None:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     scaler.step(optimizer)
     scaler.update()
     return loss.detach(), outputs.detach()
@@ -250,9 +269,15 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: C
 
 # ---------------------------------------------------------------------------- the loop
 
-def _check_fit_arguments(epochs, batch_size, scheduler_interval, checkpoint, resume, overwrite):
+def _check_fit_arguments(epochs, batch_size, scheduler_interval, checkpoint, resume, overwrite,
+                         steps_per_epoch, clip_grad_norm):
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive whole number (an int), got {epochs!r}.")
+    if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool)
+                                        or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
+        raise ValueError(f"steps_per_epoch must be None or a whole number >= 1, got {steps_per_epoch!r}.")
+    if clip_grad_norm is not None and not clip_grad_norm > 0:
+        raise ValueError(f"clip_grad_norm must be None or a positive number, got {clip_grad_norm!r}.")
     check_batch_size(batch_size)
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}.")
@@ -267,6 +292,7 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
         loss_fn: Callable = F.cross_entropy, batch_size: int = 64, scheduler=None,
         scheduler_interval: str = "epoch", device: torch.device | str | None = None,
         amp: bool | None = None, augment: Callable | None = None,
+        steps_per_epoch: int | None = None, clip_grad_norm: float | None = None,
         checkpoint: str | os.PathLike | None = None, resume: bool = False, overwrite: bool = False,
         progress: bool = True, seed: int = 0, on_epoch_end: Callable | None = None,
         step: Callable = train_step) -> History:
@@ -293,11 +319,19 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
     device : optional
         Defaults to :func:`bmcourse.get_device` (CUDA, then MPS, then CPU).
     amp : bool, optional
-        Mixed precision. ``None`` (default) turns it on for CUDA only.
+        Mixed precision: float16 with loss scaling or bfloat16 on CUDA, bfloat16 on the CPU.
+        ``None`` (default) turns it on for CUDA only (``amp=True`` opts in on a CPU with fast
+        bfloat16, such as one with AVX-512 BF16 or AMX).
     augment : callable, optional
         ``augment(x_batch, generator)`` returns an augmented training batch, e.g.
         :func:`bmcourse.data.augment.shift_augment`. Its randomness must come from
         ``generator`` (checkpointed with the run). Tensor pairs only.
+    steps_per_epoch : int, optional
+        End each epoch after this many batches: an iteration budget of
+        ``epochs * steps_per_epoch`` steps, evaluated every ``steps_per_epoch``. Needed for a
+        batch source that never runs out, such as random windows of a text.
+    clip_grad_norm : float, optional
+        Clip the global gradient norm to this value at every step (see :func:`train_step`).
     checkpoint : path, optional
         Where to save model, optimizer, scheduler, loss scaler, history and every random
         generator's state after each epoch (atomically).
@@ -328,7 +362,8 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
     >>> history["epoch"]
     [1, 2]
     """
-    _check_fit_arguments(epochs, batch_size, scheduler_interval, checkpoint, resume, overwrite)
+    _check_fit_arguments(epochs, batch_size, scheduler_interval, checkpoint, resume, overwrite,
+                         steps_per_epoch, clip_grad_norm)
     device = get_device(str(device)) if device is not None else get_device()
     amp = _resolve_amp(amp, device)
     model.to(device)
@@ -352,19 +387,23 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
         torch.manual_seed(seed)
 
     steps = num_batches(train, batch_size)
+    if steps_per_epoch is not None:
+        steps = min(steps, steps_per_epoch) if steps is not None else steps_per_epoch
     for epoch in range(first_epoch, epochs + 1):
         start = time.perf_counter()
         model.train()
         total_loss, correct, count, classification = 0.0, 0, 0, True
         batches = _batches(train, batch_size, device, shuffle=True, generator=generator,
                            name="train", augment=augment)
+        if steps_per_epoch is not None:
+            batches = itertools.islice(batches, steps_per_epoch)
         # A text bar in a notebook (no ipywidgets) or a log would store every refresh as a line:
         # there tqdm's disable=None turns it off, leaving the one summary line per epoch.
         bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
                    disable=True if not progress else (False if WIDGETS else None))
         for x, y in bar:
             loss, outputs = step(model, x, y, loss_fn=loss_fn, optimizer=optimizer, scaler=scaler,
-                                 autocast=_autocast(device, amp))
+                                 autocast=_autocast(device, amp), clip_grad_norm=clip_grad_norm)
             if scheduler is not None and scheduler_interval == "batch":
                 scheduler.step()
             total_loss += loss.item() * len(x)

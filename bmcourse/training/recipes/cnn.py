@@ -1,10 +1,4 @@
-"""Training recipes: the exact commands behind the course's trained models.
-
-A recipe wires a model from :mod:`bmcourse.models` to the one training loop
-(:func:`bmcourse.training.fit`) with the settings that work. The checkpoints shipped in the
-package come from these functions through ``python -m bmcourse train NAME``, which prints the
-SHA-256 that the loading code then checks.
-"""
+"""The CNN chapter's recipe: the fast MNIST CNN, and the classifier the package ships."""
 from __future__ import annotations
 
 import math
@@ -13,12 +7,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..data.augment import shift_augment
-from ..files import sha256_of
-from ..models.cnn import MNIST_CLASSIFIER_PATH, FastMNISTCNN
-from ..runtime import get_device, seed_everything
-from .checkpoint import save_checkpoint
-from .loop import fit
+from ...data.augment import shift_augment
+from ...files import sha256_of
+from ...models.cnn import MNIST_CLASSIFIER_PATH, FastMNISTCNN
+from ...runtime import get_device, seed_everything
+from ..checkpoint import save_checkpoint
+from ..loop import fit
+from .registry import recipe
 
 __all__ = ["train_fast_cnn", "train_mnist_classifier"]
 
@@ -87,6 +82,7 @@ def train_fast_cnn(data, *, epochs: int = 14, batch_size: int = 64, lr: float = 
     return model.eval(), history
 
 
+@recipe("mnist-classifier")
 def train_mnist_classifier(out: str | Path = MNIST_CLASSIFIER_PATH, *, source: str = "auto",
                            device: str = "cpu", seed: int = 0, epochs: int = 14,
                            progress: bool = True) -> tuple[Path, dict]:
@@ -114,7 +110,7 @@ def train_mnist_classifier(out: str | Path = MNIST_CLASSIFIER_PATH, *, source: s
     info : dict
         Includes ``sha256``, the hash to record in ``MNIST_CLASSIFIER_SHA256``.
     """
-    from ..data.mnist import load_mnist
+    from ...data.mnist import load_mnist
 
     data = load_mnist(source=source)
     model, history = train_fast_cnn(data, epochs=epochs, device=device, seed=seed, progress=progress)
