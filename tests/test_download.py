@@ -1,10 +1,20 @@
+import errno
 import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
 import sys
+import textwrap
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from bmcourse.data import DownloadError, cache_dir, download
+from bmcourse import files
+from bmcourse.data import DiskError, DownloadError, cache_dir, download
 
 CONTENT = b"the right bytes\n" * 1000
 SHA = hashlib.sha256(CONTENT).hexdigest()
@@ -132,3 +142,89 @@ def test_rejects_filenames_outside_the_cache(data_dir, mirrors, filename):
 def test_rejects_malformed_checksum(data_dir, mirrors):
     with pytest.raises(ValueError, match="64 hexadecimal"):
         download(mirrors["good"], "file.bin", "abc123", progress=False)
+
+
+def test_orphans_of_a_killed_download_are_removed_on_the_next_attempt(data_dir, mirrors):
+    # A writer that gets killed halfway, as by a kernel restart: it cannot clean up.
+    data_dir.mkdir()
+    code = textwrap.dedent(f"""
+        import importlib.util, os, signal
+        spec = importlib.util.spec_from_file_location("files", {files.__file__!r})
+        files = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(files)
+        with files.atomic_write({str(data_dir / "file.bin")!r}) as out:
+            out.write(b"half a fi")
+            out.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    assert subprocess.run([sys.executable, "-c", code]).returncode == -signal.SIGKILL
+    orphans = [p.name for p in data_dir.iterdir()]
+    assert len(orphans) == 1 and re.fullmatch(r"\.file\.bin\..*\.part", orphans[0])
+    assert f"-{os.getpid()}." not in orphans[0]
+    download(mirrors["good"], "file.bin", SHA, progress=False)
+    assert files_under(data_dir) == ["file.bin"]
+
+
+def test_a_download_in_progress_elsewhere_keeps_its_temporary_file(data_dir, mirrors):
+    data_dir.mkdir()
+    # Kept: a live process on this machine (our parent), writers that cannot be probed (another
+    # machine, an older bmcourse) seen recently, and another file's temporary file.
+    alive = data_dir / f".file.bin.{files._host()}-{os.getppid()}.abcd_123.part"
+    elsewhere = data_dir / ".file.bin.other-machine-1.abcdefgh.part"
+    recent = data_dir / ".file.bin.q1w2e3r4.part"
+    other_file = data_dir / ".other.bin.x-1.abcdefgh.part"
+    # Removed: an unprobeable writer silent for longer than files.STALE_AFTER_S.
+    silent = data_dir / ".file.bin.z9y8x7w6.part"
+    for path in (alive, elsewhere, recent, other_file, silent):
+        path.write_bytes(b"in progress")
+    long_ago = os.path.getmtime(silent) - files.STALE_AFTER_S - 60
+    os.utime(silent, (long_ago, long_ago))
+    download(mirrors["good"], "file.bin", SHA, progress=False)
+    assert all(p.exists() for p in (alive, elsewhere, recent, other_file))
+    assert not silent.exists()
+
+
+@pytest.mark.parametrize("where, err, problem", [
+    ("mkstemp", OSError(errno.EROFS, "Read-only file system"), "the file system is read-only"),
+    ("fsync", OSError(errno.ENOSPC, "No space left on device"), "the disk is full"),
+    ("mkstemp", PermissionError(errno.EACCES, "Permission denied"), "permission denied"),
+])
+def test_disk_errors_are_reported_as_disk_errors(data_dir, mirrors, monkeypatch, where, err,
+                                                 problem):
+    def fail(*args, **kwargs):
+        raise err
+
+    monkeypatch.setattr(files.tempfile if where == "mkstemp" else files.os, where, fail)
+    with pytest.raises(DiskError) as info:
+        download([mirrors["good"], mirrors["good"]], "sub/file.bin", SHA, progress=False)
+    message = str(info.value)
+    assert message.startswith(f"Could not save 'sub/file.bin' in the data folder "
+                              f"{data_dir / 'sub'}: {problem}")
+    assert "not with the network" in message and "internet" not in message
+    assert f"BMCOURSE_DATA={data_dir}" in message
+    assert info.value.reason == "disk" and info.value.folder == data_dir / "sub"
+    assert len(info.value.attempts) == 1  # the second mirror would fail the same way
+    assert files_under(data_dir) == []
+
+
+def test_unreachable_servers_mean_no_network(data_dir, monkeypatch):
+    monkeypatch.delenv("BMCOURSE_OFFLINE")
+    errors = iter([urllib.error.URLError(socket.gaierror(-2, "Name or service not known")),
+                   urllib.error.URLError(OSError(101, "Network is unreachable"))])
+
+    def unreachable(*args, **kwargs):
+        raise next(errors)
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    with pytest.raises(DownloadError) as info:
+        download(["https://a.example/f", "https://b.example/f"], "f", SHA, progress=False)
+    assert info.value.reason == "no network"
+    assert "No network: none of the servers could be reached." in str(info.value)
+    assert "gaierror: [Errno -2] Name or service not known" in info.value.attempts[0][1]
+
+
+def test_a_server_that_answers_is_not_no_network(data_dir, mirrors, monkeypatch):
+    monkeypatch.delenv("BMCOURSE_OFFLINE")
+    with pytest.raises(DownloadError) as info:
+        download([mirrors["bad"]], "f", SHA, progress=False)
+    assert info.value.reason == "failed"

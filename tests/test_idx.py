@@ -71,3 +71,63 @@ def test_write_rejects_what_idx_cannot_store(tmp_path):
     with pytest.raises(ValueError, match="dimensions"):
         write_idx(tmp_path / "s.idx", np.uint8(3))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_header_whose_size_overflows_int64_is_refused(tmp_path):
+    # 65536**4 bytes is 2**64: numpy's int64 product wraps to 0, which "matched" an empty file.
+    path = tmp_path / "crafted-idx4-ubyte"
+    path.write_bytes(idx_bytes(0x08, (65536,) * 4, b""))
+    with pytest.raises(ValueError, match="18,446,744,073,709,551,616 bytes of data") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_header_declaring_more_than_the_file_holds_costs_no_memory(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(idx_bytes(0x08, (1000, 1000, 1000), bytes(100)))  # claims 1 GB, has 100
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="truncated: shape .* found 100"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000
+
+
+def test_max_bytes_is_enforced(tmp_path):
+    path = write_idx(tmp_path / "a-idx1-ubyte", np.zeros(100, np.uint8))
+    with pytest.raises(ValueError, match="more than max_bytes=99"):
+        read_idx(path, max_bytes=99)
+    assert read_idx(path, max_bytes=100).shape == (100,)
+
+
+def test_a_gzip_bomb_is_stopped_after_the_declared_size(tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "bomb-idx1-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=9) as out:  # 4 bytes of data, then 64 MB more
+        out.write(idx_bytes(0x08, (4,), bytes(4)))
+        zeros = bytes(1 << 20)
+        for _ in range(64):
+            out.write(zeros)
+    assert path.stat().st_size < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="unexpected bytes after the data of shape"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000  # the old reader decompressed all 64 MB first
+
+
+def test_a_damaged_gzip_trailer_is_still_detected(tmp_path):
+    path = tmp_path / "crc-idx1-ubyte.gz"
+    data = bytearray(gzip.compress(idx_bytes(0x08, (4,), bytes([1, 2, 3, 4]))))
+    data[-8] ^= 0xFF  # the CRC-32 of the decompressed bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="does not decompress"):
+        read_idx(path)

@@ -1,6 +1,13 @@
+import errno
+import socket
+import urllib.error
+import urllib.request
+
 import numpy as np
 import pytest
 import torch
+
+import bmcourse.files
 
 from bmcourse.data import (MNIST_MEAN, DatasetUnavailableError, ImageDataset, data_sources,
                            load_mnist, mnist, sha256_of, write_idx)
@@ -47,6 +54,40 @@ def test_auto_falls_back_when_downloads_fail(data_dir, monkeypatch, tmp_path, ca
     data = load_mnist()
     assert data.source.startswith("bundled MNIST sample")
     assert "download failed" in capsys.readouterr().out
+
+
+def test_no_network_is_said_in_plain_words(data_dir, monkeypatch, capsys):
+    monkeypatch.delenv("BMCOURSE_OFFLINE")
+
+    def no_dns(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_dns)
+    load_mnist()
+    out = capsys.readouterr().out
+    assert out == "MNIST: no network: using the bundled MNIST sample (4,000 train / 1,000 test)\n"
+    with pytest.raises(DatasetUnavailableError) as info:  # the detail is still there
+        load_mnist(source="full", verbose=False)
+    assert "gaierror: [Errno -2] Name or service not known" in str(info.value)
+    assert info.value.reason == "no network" and info.value.attempts
+
+
+def test_a_read_only_cache_is_blamed_on_the_disk(data_dir, monkeypatch, tmp_path, capsys):
+    _, files = make_full_mnist(tmp_path / "server")
+    monkeypatch.setattr(mnist, "FULL_FILES", files)
+    monkeypatch.setattr(mnist, "MIRRORS", ((tmp_path / "server").as_uri() + "/",))
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(bmcourse.files.tempfile, "mkstemp", read_only)
+    assert load_mnist().source.startswith("bundled MNIST sample")
+    out = capsys.readouterr().out
+    assert out.startswith(f"MNIST: cannot save full MNIST in {data_dir / 'mnist'} (the file "
+                          "system is read-only): using the bundled MNIST sample")
+    with pytest.raises(DatasetUnavailableError, match="BMCOURSE_DATA") as info:
+        load_mnist(source="full", verbose=False)
+    assert "internet" not in str(info.value)
 
 
 def test_full_offline_raises_a_useful_error(data_dir, no_network):

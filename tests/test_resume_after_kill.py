@@ -38,15 +38,15 @@ CHILD = textwrap.dedent("""
 
     data = load_mnist(source="sample", verbose=False)
     if which == "recipe":
-        from bmcourse.training import recipes
-        original = recipes.FastMNISTCNN
+        from bmcourse.training.recipes import cnn as recipe
+        original = recipe.FastMNISTCNN
 
         class Watched(original):
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **kwargs)
                 self.register_forward_pre_hook(maybe_die)
 
-        recipes.FastMNISTCNN = Watched
+        recipe.FastMNISTCNN = Watched
         small = type(data)(x_train=data.x_train[:512], y_train=data.y_train[:512],
                            x_test=data.x_test[:128], y_test=data.y_test[:128],
                            classes=data.classes, source="subset", name="MNIST")

@@ -10,14 +10,14 @@ MNIST: full MNIST (60,000 train / 10,000 test)
 """
 from .cifar10 import CIFAR10_CLASSES, cifar10_source, load_cifar10
 from .dataset import ImageDataset
-from .download import (DatasetUnavailableError, DownloadError, cache_dir, download,
+from .download import (DatasetUnavailableError, DiskError, DownloadError, cache_dir, download,
                        is_offline, sha256_of)
 from .idx import read_idx, write_idx
 from .mnist import MNIST_CLASSES, MNIST_MEAN, MNIST_STD, load_mnist, mnist_source
 from .text import load_text, text_source
 
 __all__ = [
-    "cache_dir", "download", "DownloadError", "DatasetUnavailableError", "is_offline",
+    "cache_dir", "download", "DownloadError", "DatasetUnavailableError", "DiskError", "is_offline",
     "sha256_of", "read_idx", "write_idx", "ImageDataset", "load_mnist", "load_cifar10",
     "load_text", "data_sources", "MNIST_MEAN", "MNIST_STD", "MNIST_CLASSES", "CIFAR10_CLASSES",
 ]

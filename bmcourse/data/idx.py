@@ -15,6 +15,7 @@ gzip-compressed; :func:`read_idx` recognises gzip by its first two bytes, whatev
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -38,13 +39,21 @@ _DTYPES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+def read_idx(path: str | os.PathLike, *, max_bytes: int = 1 << 31) -> np.ndarray:
     """Read an IDX file (gzip-compressed or not) into a NumPy array.
+
+    The file is read as a stream: the header first, then exactly the number of bytes it
+    declares, plus one to detect trailing data. A crafted or damaged file therefore costs no
+    more memory than the data it really holds (a small "gzip bomb" that expands to gigabytes
+    is stopped one byte after its declared size).
 
     Parameters
     ----------
     path : path-like
         An ``.idx``/``-ubyte`` file, optionally gzip-compressed.
+    max_bytes : int
+        Refuse headers that declare more data than this (default 2 GiB; full MNIST's training
+        images are 47 MB).
 
     Returns
     -------
@@ -56,45 +65,69 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     ------
     ValueError
         If the file is not IDX or is damaged: bad magic number, unknown type code, no
-        dimensions, or a data length that does not match the dimensions (truncated or with
-        trailing bytes). The message names the file and suggests deleting it so that it is
-        downloaded again.
+        dimensions, a declared size above ``max_bytes``, or a data length that does not match
+        the dimensions (truncated or with trailing bytes). The message names the file and
+        suggests deleting it so that it is downloaded again.
     """
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:2] == _GZIP_MAGIC:
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
         try:
-            raw = gzip.decompress(raw)
+            return _read_stream(stream, path, compressed, os.fstat(raw.fileno()).st_size,
+                                max_bytes)
         except (OSError, EOFError, zlib.error) as err:
+            if not compressed:
+                raise
             raise _bad(path, f"it looks gzip-compressed but does not decompress ({err})") from err
 
-    if len(raw) < 4:
-        raise _bad(path, f"it has {len(raw)} bytes, fewer than the 4-byte IDX header")
-    zero, code, ndim = raw[0:2], raw[2], raw[3]
+
+def _read_stream(stream, path: Path, compressed: bool, file_size: int, max_bytes: int):
+    head = _read_up_to(stream, 4)
+    if len(head) < 4:
+        raise _bad(path, f"it has {len(head)} bytes, fewer than the 4-byte IDX header")
+    zero, code, ndim = head[0:2], head[2], head[3]
     if zero != b"\x00\x00":
-        raise _bad(path, f"bad magic number 0x{raw[:4].hex()}: an IDX file starts with two "
+        raise _bad(path, f"bad magic number 0x{head.hex()}: an IDX file starts with two "
                          "zero bytes")
     if code not in _DTYPES:
         known = ", ".join(f"0x{c:02X}" for c in _DTYPES)
         raise _bad(path, f"unknown data type code 0x{code:02X} (expected one of {known})")
     if ndim == 0:
         raise _bad(path, "the header declares 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
+    dims = _read_up_to(stream, 4 * ndim)
+    if len(dims) < 4 * ndim:
         raise _bad(path, f"the header declares {ndim} dimensions but the file ends after "
-                         f"{len(raw)} bytes")
-    shape = struct.unpack(f">{ndim}I", raw[4:header])
+                         f"{4 + len(dims)} bytes")
+    shape = struct.unpack(f">{ndim}I", dims)
     dtype = _DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    found = len(raw) - header
-    if found < expected:
+    # Python integers: a product of up to 255 dimensions of up to 2**32 - 1 cannot overflow.
+    expected = math.prod(shape) * dtype.itemsize
+    if expected > max_bytes:
+        raise _bad(path, f"the header declares shape {shape}, {expected:,} bytes of data, more "
+                         f"than max_bytes={max_bytes:,} (pass a larger max_bytes if it is real)")
+    data = _read_up_to(stream, expected + 1)
+    if len(data) < expected:
         raise _bad(path, f"truncated: shape {shape} needs {expected:,} bytes of data, "
-                         f"found {found:,}")
-    if found > expected:
-        raise _bad(path, f"{found - expected:,} unexpected bytes after the data of shape "
-                         f"{shape}")
-    array = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return array.astype(dtype.newbyteorder("="))  # a native, writable copy
+                         f"found {len(data):,}")
+    if len(data) > expected:
+        # Uncompressed, the file size gives the exact excess; compressed, we stop reading.
+        extra = f"{file_size - 4 - 4 * ndim - expected:,}" if not compressed else "more"
+        raise _bad(path, f"{extra} unexpected bytes after the data of shape {shape}")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape)  # writable: data is a bytearray
+    return array.astype(dtype.newbyteorder("="), copy=False)  # native byte order
+
+
+def _read_up_to(stream, size: int) -> bytearray:
+    """Read ``size`` bytes, fewer only at the end of the file; memory grows with what comes."""
+    buffer = bytearray()
+    while len(buffer) < size:
+        chunk = stream.read(min(size - len(buffer), 1 << 20))
+        if not chunk:
+            break
+        buffer += chunk
+    return buffer
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -4,17 +4,20 @@ Full MNIST (LeCun, Cortes and Burges; 60,000 training and 10,000 test images of 
 pixels) is about 11 MB to download. The package also ships 5,000 real MNIST images (4,000
 train / 1,000 test, 400 / 100 per digit, made by ``scripts/make_mnist_sample.py``), so that
 every chapter runs offline. :func:`load_mnist` uses the full dataset when it is cached or
-downloadable, otherwise the sample, and prints one line saying which.
+downloadable, otherwise the sample, and prints one line saying which, in plain words ("no
+network: using the bundled MNIST sample"). The technical detail of a failed download goes to
+the ``bmcourse.data.mnist`` logger, and ``load_mnist(source="full")`` raises it in full.
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .dataset import ImageDataset
-from .download import (DatasetUnavailableError, DownloadError, cache_dir, download,
+from .download import (DatasetUnavailableError, DiskError, DownloadError, cache_dir, download,
                        is_offline, sha256_of)
 from .idx import read_idx
 
@@ -56,6 +59,7 @@ SAMPLE_FILES = {
                     "9da7761398938d704575fa57212a4d2bcb74535b96ca9d6a30efc9fbf40318a2"),
 }
 _SOURCES = ("auto", "full", "sample")
+_log = logging.getLogger(__name__)
 
 
 def load_mnist(source: str = "auto", device=None, verbose: bool = True) -> ImageDataset:
@@ -69,7 +73,7 @@ def load_mnist(source: str = "auto", device=None, verbose: bool = True) -> Image
     device : torch.device or str, optional
         Put the tensors there (e.g. ``bmcourse.get_device()``); default CPU.
     verbose : bool
-        Print one line saying which data is used (and why, when falling back).
+        Print one line saying which data is used (and why, in plain words, when falling back).
 
     Returns
     -------
@@ -99,19 +103,18 @@ def load_mnist(source: str = "auto", device=None, verbose: bool = True) -> Image
                     f"Full MNIST is not available.\n{err}\n"
                     f"Full MNIST consists of these four files in {folder} (from {MIRRORS[0]}):\n"
                     f"{needed}\n"
-                    "Or call load_mnist(source='sample') for the bundled 5,000-image sample."
+                    "Or call load_mnist(source='sample') for the bundled 5,000-image sample.",
+                    err.attempts, err.reason,
                 ) from err
-            if is_offline():
-                reason = "offline, not cached"
-            else:
-                what = err.attempts[-1][1] if err.attempts else str(err)
-                reason = f"download failed ({what})"
+            reason = _why_not_full(err)
+            _log.info("Full MNIST is not used: %s\n%s", reason, err)
     if dataset is None:
         dataset = _load_sample()
     if device is not None:
         dataset = dataset.to(device)
     if verbose:
-        print(f"MNIST: {dataset.source}" + (f"; full set: {reason}" if reason else ""))
+        print(f"MNIST: {reason}: using the {dataset.source}" if reason else
+              f"MNIST: {dataset.source}")
     return dataset
 
 
@@ -124,6 +127,17 @@ def mnist_source() -> str:
         return "bundled sample, 4,000 train / 1,000 test (offline)"
     return (f"full MNIST, downloaded (11 MB) to {folder} on first use; "
             "the bundled sample if that fails")
+
+
+def _why_not_full(err: DownloadError) -> str:
+    """One plain phrase for the one-line message; the detail stays in ``err``."""
+    if err.reason == "offline":
+        return "offline (BMCOURSE_OFFLINE=1)"
+    if err.reason == "no network":
+        return "no network"
+    if isinstance(err, DiskError):
+        return f"cannot save full MNIST in {err.folder} ({err.problem})"
+    return "full MNIST download failed (load_mnist(source='full') says why)"
 
 
 def _cached(path: Path, sha256: str) -> bool:
