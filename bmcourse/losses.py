@@ -167,13 +167,25 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
     Parameters
     ----------
     mu, logvar : torch.Tensor, shape (..., D)
+        The same shape: one noise value is drawn per entry.
     generator : torch.Generator, optional
         For reproducible noise; it must live on the same device as ``mu``.
 
     Returns
     -------
     torch.Tensor, shape (..., D)
+
+    Raises
+    ------
+    ValueError
+        If ``mu`` and ``logvar`` differ in shape.
     """
+    if mu.shape != logvar.shape:
+        # Broadcasting would run, but wrongly: with mu (D,) and logvar (B, D) all B samples share
+        # one noise draw, so they would be perfectly correlated instead of independent.
+        raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must have the same "
+                         "shape (one mean and one log-variance per latent dimension); expand the "
+                         "smaller one first, e.g. mu.expand_as(logvar).")
     eps = torch.randn(mu.shape, dtype=mu.dtype, device=mu.device, generator=generator)
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -211,10 +223,29 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: tor
     -------
     VAELoss
         ``(total, reconstruction, kl)``, scalars; minimise ``total``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit together as above (including batch sizes that differ between
+        ``x`` and ``mu``), or for an unknown ``likelihood``.
     """
     if recon.shape != x.shape:
         raise ValueError(f"recon {tuple(recon.shape)} and x {tuple(x.shape)} must have the same "
                          "shape; reshape the decoder output to the data's shape.")
+    if x.ndim < 2:
+        raise ValueError(f"x and recon need a batch dimension and at least one value per example, "
+                         f"shape (B, ...); got {tuple(x.shape)}. For one example use x[None], for "
+                         "one value per example x[:, None].")
+    if mu.shape != logvar.shape or mu.ndim != 2:
+        raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must both have "
+                         "shape (B, D), one row per example; flatten a larger latent with "
+                         "mu.flatten(1) and logvar.flatten(1).")
+    if len(mu) != len(x):
+        # Both terms are averaged over their own batch, so a mismatch would not fail anywhere; it
+        # would add the KL of one batch to the reconstruction of another.
+        raise ValueError(f"x has {len(x)} examples but mu and logvar have {len(mu)} rows; pass the "
+                         "encoder outputs of the same batch that recon reconstructs.")
     if likelihood == "bernoulli":
         nll = F.binary_cross_entropy_with_logits(recon, x, reduction="none")
     elif likelihood == "gaussian":

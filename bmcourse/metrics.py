@@ -5,6 +5,8 @@ predicted labels ``(N,)``, together with the true labels ``(N,)``.
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 __all__ = ["accuracy", "confusion_matrix"]
@@ -28,7 +30,9 @@ def _labels(outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor,
                          "they must match.")
     if len(targets) == 0:
         raise ValueError("No samples: pass at least one prediction and label.")
-    return predicted.cpu(), targets.cpu()
+    # Labels may arrive as uint8 or int16 (compact storage); counting in that dtype would wrap
+    # around (the flat index true * K + predicted overflows), so count in int64.
+    return predicted.cpu().long(), targets.cpu().long()
 
 
 def accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
@@ -59,8 +63,8 @@ def confusion_matrix(outputs: torch.Tensor, targets: torch.Tensor,
 
     Parameters
     ----------
-    outputs : tensor, (N, K) scores or (N,) integer labels
-    targets : tensor, (N,) integer labels
+    outputs : tensor, (N, K) scores or (N,) integer labels (any integer dtype)
+    targets : tensor, (N,) integer labels (any integer dtype, e.g. uint8)
     num_classes : int, optional
         ``K``. Defaults to the number of score columns, else to the largest label + 1.
 
@@ -75,6 +79,10 @@ def confusion_matrix(outputs: torch.Tensor, targets: torch.Tensor,
     if num_classes is None:
         num_classes = outputs.shape[1] if torch.as_tensor(outputs).ndim == 2 else \
             int(max(predicted.max(), targets.max())) + 1
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive whole number, got {num_classes!r}; "
+                         "leave it out to count the classes from the data.")
+    num_classes = int(num_classes)
     for name, labels in (("targets", targets), ("predicted labels", predicted)):
         if labels.min() < 0 or labels.max() >= num_classes:
             raise ValueError(f"{name} must lie in [0, {num_classes}), found "
@@ -82,3 +90,4 @@ def confusion_matrix(outputs: torch.Tensor, targets: torch.Tensor,
     # Each (true, predicted) pair becomes one index into a flattened K*K table.
     flat = targets * num_classes + predicted
     return torch.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+

@@ -136,3 +136,34 @@ def test_module_runs_backward_and_dropout_only_in_training():
     torch.testing.assert_close(mha(x), mha(x))
     mha.train()
     assert not torch.allclose(mha(x), mha(x))
+
+
+@pytest.mark.parametrize("d_model, n_heads, error, message", [
+    (8, 0, ValueError, "n_heads must be at least 1"),
+    (8, -2, ValueError, "n_heads must be at least 1"),
+    (0, 1, ValueError, "d_model must be at least 1"),
+    (10, 3, ValueError, "nearest that do are 2 and 5"),
+    (8, 16, ValueError, "largest that does is 8"),
+    (8.0, 2, TypeError, "d_model must be a whole number"),
+    (8, 2.5, TypeError, "n_heads must be a whole number"),
+    ("8", 2, TypeError, "d_model must be a whole number"),
+    (8, True, TypeError, "n_heads must be a whole number"),
+])
+def test_invalid_sizes_are_named_with_their_fix(d_model, n_heads, error, message):
+    with pytest.raises(error, match=message):
+        MultiHeadAttention(d_model, n_heads)
+
+
+def test_dropout_must_be_a_probability():
+    with pytest.raises(ValueError, match=r"probability in \[0, 1\]"):
+        MultiHeadAttention(8, 2, dropout=1.5)
+    with pytest.raises(TypeError, match="dropout must be a number"):
+        MultiHeadAttention(8, 2, dropout=None)
+
+
+def test_numpy_integer_sizes_are_accepted_as_ints():
+    import numpy as np
+
+    mha = MultiHeadAttention(np.int64(8), np.int64(2))
+    assert type(mha.d_model) is int and type(mha.n_heads) is int
+    assert mha(torch.randn(1, 3, 8)).shape == (1, 3, 8)

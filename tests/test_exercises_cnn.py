@@ -54,3 +54,36 @@ def test_shift_rejects_common_mistakes():
     assert not flat and "shape" in flat.message
     crashes = ex.q4.check(lambda image: image)
     assert not crashes and "TypeError" in crashes.message
+
+
+def test_fractional_answers_are_rejected_not_truncated():
+    assert not ex.q1.check((16, 15.5, 15)) and ex.q1.check((16.0, 15.0, 15.0))
+    assert not ex.q1.check("16, 15, 15")
+    fractional = ex.q2.check(73856.7)
+    assert not fractional and "whole number" in fractional.message
+    assert ex.q2.check(73856.0)
+    assert not ex.q3.check(7.2) and ex.q3.check(7.0)
+
+
+def test_shift_asks_for_a_function_when_given_something_else():
+    image = torch.rand(1, 6, 7)
+    for not_a_function in (shift_right(image, 1, 0), 0.5):
+        feedback = ex.q4.check(not_a_function)
+        assert not feedback and feedback.message.startswith("Pass a function")
+        assert "def shift_image(image, dy, dx)" in feedback.message
+
+
+def test_shift_names_the_call_that_raised_and_the_wrong_return_type():
+    def shift_image(image, dy, dx):
+        if dy < 0:
+            raise IndexError("negative shift")
+        return shift_right(image, dy, dx)
+
+    raised = ex.q4.check(shift_image)
+    assert not raised
+    assert "shift_image(image, dy=-1, dx=2) raised IndexError: negative shift" in raised.message
+    assert "of shift_image)" in raised.message
+    none = ex.q4.check(lambda image, dy, dx: None)
+    assert not none and "NoneType" in none.message and "zeros_like" in none.message
+    double = ex.q4.check(lambda image, dy, dx: shift_right(image, dy, dx).double())
+    assert not double and "torch.float64 for a torch.float32 image" in double.message

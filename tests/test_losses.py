@@ -95,6 +95,27 @@ def test_vae_loss_is_per_example_sum_over_pixels_averaged_over_batch():
         vae_loss(logits.flatten(1), x, mu, logvar)
 
 
+@pytest.mark.parametrize("mu_shape, logvar_shape", [((2,), (5, 2)), ((5, 1), (5, 2)), ((5, 2), (2,))])
+def test_reparameterize_refuses_to_broadcast(mu_shape, logvar_shape):
+    # With mu (2,) and logvar (5, 2) the five "samples" would share one noise draw.
+    with pytest.raises(ValueError, match="must have the same shape.*expand"):
+        reparameterize(torch.zeros(mu_shape), torch.zeros(logvar_shape))
+
+
+def test_vae_loss_rejects_latents_of_another_batch():
+    g = torch.Generator().manual_seed(3)
+    x, logits = torch.rand(4, 6, generator=g), torch.randn(4, 6, generator=g)
+    mu, logvar = torch.randn(3, 2, generator=g), torch.randn(3, 2, generator=g)
+    with pytest.raises(ValueError, match="x has 4 examples but mu and logvar have 3 rows"):
+        vae_loss(logits, x, mu, logvar)
+    with pytest.raises(ValueError, match=r"shape \(B, D\)"):
+        vae_loss(logits, x, mu[0], logvar[0])  # a single (D,) latent for a batch of 4
+    with pytest.raises(ValueError, match=r"shape \(B, D\)"):
+        vae_loss(logits, x, torch.randn(4, 2), torch.randn(4, 3))
+    with pytest.raises(ValueError, match=r"x\[None\]"):
+        vae_loss(logits[0], x[0], mu[:1], logvar[:1])  # one example without its batch dimension
+
+
 def grid_densities():
     x = torch.linspace(-6, 6, 1201, dtype=torch.float64)
     normal = lambda m, s: torch.exp(-0.5 * ((x - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))

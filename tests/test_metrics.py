@@ -40,3 +40,24 @@ def test_bad_input_names_the_problem():
         confusion_matrix(torch.tensor([0, 5]), torch.tensor([0, 1]), num_classes=3)
     with pytest.raises(ValueError, match="No samples"):
         accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+
+
+@pytest.mark.parametrize("dtype, num_classes", [(torch.uint8, 20), (torch.int16, 200)])
+def test_confusion_matrix_counts_compact_label_dtypes_without_overflow(dtype, num_classes):
+    # true * K + predicted reaches K * K - 1 = 399 (uint8 holds 255) or 39,999 (int16 holds 32,767)
+    g = torch.Generator().manual_seed(0)
+    targets = torch.randint(0, num_classes, (500,), generator=g)
+    predicted = torch.randint(0, num_classes, (500,), generator=g)
+    targets[0], predicted[0] = num_classes - 1, num_classes - 1  # the largest flat index
+    expected = confusion_matrix(predicted, targets, num_classes=num_classes)
+    compact = confusion_matrix(predicted.to(dtype), targets.to(dtype), num_classes=num_classes)
+    assert compact.dtype == torch.int64
+    assert torch.equal(compact, expected)
+    assert compact[num_classes - 1, num_classes - 1] >= 1
+    assert accuracy(predicted.to(dtype), targets.to(dtype)) == pytest.approx(accuracy(predicted, targets))
+
+
+@pytest.mark.parametrize("num_classes", [0, -2, 2.5, True])
+def test_confusion_matrix_rejects_a_bad_num_classes(num_classes):
+    with pytest.raises(ValueError, match="num_classes must be a positive whole number"):
+        confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 1]), num_classes=num_classes)

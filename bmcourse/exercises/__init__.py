@@ -2,6 +2,8 @@
 
 Each chapter has a module here defining ``q1``, ``q2``, ... as :class:`Question` objects.
 """
-from .core import Feedback, Incorrect, Question, expect_close, expect_equal
+from .core import (Feedback, Incorrect, Question, as_whole_number, call_answer, expect_close,
+                   expect_equal)
 
-__all__ = ["Question", "Incorrect", "Feedback", "expect_equal", "expect_close"]
+__all__ = ["Question", "Incorrect", "Feedback", "expect_equal", "expect_close", "as_whole_number",
+           "call_answer"]

@@ -1,14 +1,17 @@
 """Exercises of the CNN chapter (``book/cnn.ipynb``)."""
 import torch
 
-from .core import Incorrect, Question, expect_close, expect_equal
+from .core import Incorrect, Question, as_whole_number, call_answer, expect_close, expect_equal
 
 
 def _check_output_shape(answer):
     try:
-        shape = tuple(int(s) for s in answer)
+        sizes = tuple(answer) if not isinstance(answer, str) else None
     except TypeError:
+        sizes = None
+    if sizes is None:
         raise Incorrect("Give the shape as a tuple of three whole numbers: (channels, height, width).")
+    shape = tuple(as_whole_number(s, what="each size in the shape") for s in sizes)
     if len(shape) != 3:
         raise Incorrect(f"Give three numbers (channels, height, width), not {len(shape)}; "
                         "leave out the batch dimension.")
@@ -32,10 +35,7 @@ q1 = Question(
 
 
 def _check_parameter_count(answer):
-    try:
-        count = int(answer)
-    except (TypeError, ValueError):
-        raise Incorrect("Give one whole number.")
+    count = as_whole_number(answer, what="the parameter count")
     if count == 64 * 128 * 9:
         raise Incorrect("You counted the weights; each of the 128 filters also has a bias.")
     if count == 128 * 9 + 128:
@@ -52,10 +52,7 @@ q2 = Question(
 
 
 def _check_receptive_field(answer):
-    try:
-        field = int(answer)
-    except (TypeError, ValueError):
-        raise Incorrect("Give one whole number: the side of the square input patch.")
+    field = as_whole_number(answer, what="the receptive field (the side of the square input patch)")
     if field == 9:
         raise Incorrect("Fields do not add up like kernels: each 3x3 layer adds k - 1 = 2 pixels.")
     expect_equal(field, 7, what="the receptive field")
@@ -82,10 +79,18 @@ def _shifted(image, dy, dx):
 def _check_shift(shift_image):
     image = torch.rand(1, 6, 7, generator=torch.Generator().manual_seed(0))
     for dy, dx in ((0, 0), (1, 0), (0, -2), (-1, 2), (2, 1)):
-        result = shift_image(image.clone(), dy, dx)
-        if not isinstance(result, torch.Tensor) or result.shape != image.shape:
-            shape = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
-            raise Incorrect(f"shift_image must return a tensor of the input's shape (1, 6, 7), got {shape}.")
+        result = call_answer(shift_image, image.clone(), dy, dx, signature="shift_image(image, dy, dx)",
+                             call=f"shift_image(image, dy={dy}, dx={dx})")
+        if not isinstance(result, torch.Tensor):
+            raise Incorrect(f"shift_image must return a tensor of the input's shape (1, 6, 7), got "
+                            f"type {type(result).__name__}; start from torch.zeros_like(image).")
+        if result.shape != image.shape:
+            raise Incorrect(f"shift_image must return a tensor of the input's shape (1, 6, 7), got "
+                            f"shape {tuple(result.shape)}.")
+        if result.dtype != image.dtype:
+            # Comparing float64 with float32 would fail inside torch.allclose, far from the cause.
+            raise Incorrect(f"shift_image returned {result.dtype} for a {image.dtype} image; moving "
+                            "pixels should not change their type (torch.zeros_like(image) keeps it).")
         if (dy, dx) != (0, 0):
             if torch.allclose(result, torch.roll(image, (dy, dx), dims=(1, 2))):
                 raise Incorrect("torch.roll wraps pixels around to the other side; they should "

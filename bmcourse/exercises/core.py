@@ -14,17 +14,25 @@ and a learner writes ``q1.check(my_answer)``, ``q1.hint()``, ``q1.solution()``.
 A check never lets a traceback reach the learner: a wrong answer, or code of theirs that
 raises, becomes a short message that says what to look at. The result of ``check`` is
 truthy only for a correct answer, so tests and graders can use it directly.
+
+Check functions build on :func:`expect_equal` and :func:`expect_close` (compare values),
+:func:`as_whole_number` (a count, without ``int()``'s silent truncation) and
+:func:`call_answer` (call the learner's function, explaining a non-function or an exception).
 """
 from __future__ import annotations
 
 import html
+import math
+import numbers
+import os
 import traceback
 from typing import Any, Callable
 
 import numpy as np
 import torch
 
-__all__ = ["Question", "Incorrect", "Feedback", "expect_equal", "expect_close"]
+__all__ = ["Question", "Incorrect", "Feedback", "expect_equal", "expect_close", "as_whole_number",
+           "call_answer"]
 
 
 class Incorrect(Exception):
@@ -142,3 +150,89 @@ def expect_close(answer: Any, expected: Any, what: str = "your answer", rtol: fl
             raise Incorrect(f"{what} is {a.item():.6g}; that is off by {worst:.3g}.")
         raise Incorrect(f"{what} differs from the expected values by up to {worst:.3g}.")
 
+
+def as_whole_number(answer: Any, what: str = "your answer") -> int:
+    """Return ``answer`` as an ``int``; raise :class:`Incorrect` unless it is a whole number.
+
+    Accepts ints, NumPy integers, one-element tensors or arrays, numeric strings, and floats
+    with nothing after the point (``15690.0``). ``int()`` alone would truncate ``15690.9`` to
+    ``15690`` and so accept a wrong answer.
+    """
+    value = answer
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        if (value.numel() if isinstance(value, torch.Tensor) else value.size) != 1:
+            raise Incorrect(f"{what} should be one whole number, got an array of shape "
+                            f"{tuple(value.shape)}.")
+        value = value.item()
+    elif isinstance(value, np.generic):
+        value = value.item()
+    elif isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            try:
+                value = float(value.strip())
+            except ValueError:
+                raise Incorrect(f"{what} should be a whole number, got the text {answer!r}.") from None
+    if isinstance(value, bool):  # True is an int in Python, but never a count
+        raise Incorrect(f"{what} should be a whole number, not {value}.")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if not isinstance(value, numbers.Real):
+        raise Incorrect(f"{what} should be a whole number, got {_shown(answer)}.")
+    if not math.isfinite(value):
+        raise Incorrect(f"{what} should be a whole number, not {value}.")
+    if not float(value).is_integer():
+        raise Incorrect(f"{what} should be a whole number, and {value!r} has a fractional part: "
+                        "recheck the arithmetic rather than rounding.")
+    return int(value)
+
+
+def _shown(value: Any) -> str:
+    """A short description of a wrong answer for a message: its repr (cut) and its type."""
+    text = repr(value)
+    return f"{text if len(text) <= 40 else text[:37] + '...'} (type {type(value).__name__})"
+
+
+_EXERCISES_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _learner_location(err: BaseException) -> str:
+    """' (line N of name)' for the innermost frame outside these checks, or '' if none."""
+    frames = [frame for frame in traceback.extract_tb(err.__traceback__)
+              if os.path.dirname(os.path.abspath(frame.filename)) != _EXERCISES_DIR]
+    return f" (line {frames[-1].lineno} of {frames[-1].name})" if frames else ""
+
+
+def call_answer(function: Any, *args: Any, signature: str, call: str | None = None) -> Any:
+    """Call the learner's ``function(*args)`` and return its result.
+
+    Parameters
+    ----------
+    function : Any
+        What the learner passed to ``check``; it should be a function.
+    *args
+        The arguments to call it with.
+    signature : str
+        How the exercise defines the function, e.g. ``"accuracy(logits, labels)"``.
+    call : str, optional
+        This particular call, e.g. ``"shift_image(image, dy=1, dx=0)"``; default ``signature``.
+
+    Raises
+    ------
+    Incorrect
+        If ``function`` is not callable (typically its result was passed instead of the function
+        itself), or if calling it raised; the message names the call and the line that failed.
+    """
+    name = signature.split("(")[0]
+    if not callable(function):
+        raise Incorrect(f"Pass a function, not {_shown(function)}: define "
+                        f"`def {signature}: ...`, then check the function itself with "
+                        f"`.check({name})`, without calling it.")
+    try:
+        return function(*args)
+    except Incorrect:
+        raise
+    except Exception as err:
+        raise Incorrect(f"Calling your {call or signature} raised {type(err).__name__}: {err}"
+                        f"{_learner_location(err)}. Fix that first, then check again.") from None

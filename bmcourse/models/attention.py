@@ -16,6 +16,7 @@ Masks follow PyTorch's boolean convention: ``True`` means "may attend", ``False`
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -165,25 +166,53 @@ class MultiHeadAttention(nn.Module):
     Parameters
     ----------
     d_model : int
-        Channels per position, ``C``.
+        Channels per position, ``C`` (at least 1).
     n_heads : int
-        Number of heads; must divide ``d_model``.
+        Number of heads (at least 1); must divide ``d_model``.
     bias : bool
         Use biases in the projections.
     dropout : float
-        Dropout on the attention weights while training.
+        Dropout on the attention weights while training, in ``[0, 1]``.
     use_fused : bool
         Compute attention with ``torch.nn.functional.scaled_dot_product_attention`` (fused
         kernels on GPU) instead of :func:`scaled_dot_product_attention`. Asking for the weights
         always uses the written-out version, because the fused kernels never form them.
+
+    Raises
+    ------
+    TypeError
+        If ``d_model`` or ``n_heads`` is not a whole number (``8.0``, ``"8"``, ``True``), or
+        ``dropout`` is not a number.
+    ValueError
+        If either is below 1, if ``n_heads`` does not divide ``d_model`` (the message names the
+        nearest head counts that do), or if ``dropout`` is outside ``[0, 1]``.
     """
 
     def __init__(self, d_model: int, n_heads: int, bias: bool = True, dropout: float = 0.0,
                  use_fused: bool = False):
         super().__init__()
+        for name, value in (("d_model", d_model), ("n_heads", n_heads)):
+            # bool is an int in Python, but MultiHeadAttention(True, 1) is surely a mistake.
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be a whole number (an int), got {value!r} of type "
+                                f"{type(value).__name__}; e.g. MultiHeadAttention(64, n_heads=8).")
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}: "
+                                 + ("attention needs at least one head." if name == "n_heads" else
+                                    "each position needs at least one channel."))
         if d_model % n_heads != 0:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}; "
-                             "choose n_heads that divides d_model.")
+            lower = max(h for h in range(1, min(n_heads, d_model) + 1) if d_model % h == 0)
+            higher = [h for h in range(n_heads + 1, d_model + 1) if d_model % h == 0][:1]
+            nearest = (f"the nearest that do are {lower} and {higher[0]}" if higher
+                       else f"the largest that does is {lower}")
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}: each head "
+                             f"gets d_model // n_heads channels. Choose n_heads that divides "
+                             f"d_model; {nearest}.")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+            raise TypeError(f"dropout must be a number (a probability), got {dropout!r}.")
+        if not 0 <= dropout <= 1:
+            raise ValueError(f"dropout is a probability in [0, 1], got {dropout}.")
+        d_model, n_heads = int(d_model), int(n_heads)  # plain ints, e.g. from numpy.int64
         self.d_model, self.n_heads, self.dropout, self.use_fused = d_model, n_heads, dropout, use_fused
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)  # queries, keys, values in one matmul
         self.proj = nn.Linear(d_model, d_model, bias=bias)
