@@ -1,4 +1,8 @@
-"""Command line: ``python -m bmcourse about`` and ``python -m bmcourse download mnist``.
+"""Command line: ``python -m bmcourse about``, ``download mnist`` and ``train NAME``.
+
+``python -m bmcourse train NAME`` runs a registered training recipe
+(:data:`bmcourse.training.recipes.RECIPES`) and prints the SHA-256 of the checkpoint it wrote;
+``python -m bmcourse train NAME --help`` lists that recipe's options.
 
 Exit status: 0 on success, 1 when a download fails, 2 for a bad command line or a bad
 ``BMCOURSE_*`` environment variable (explained in one paragraph, without a traceback).
@@ -6,7 +10,9 @@ Exit status: 0 on success, 1 when a download fails, 2 for a bad command line or 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
+from pathlib import Path
 
 # The environment variables each command reads. They are checked before the command runs, so
 # that a typo such as BMCOURSE_QUICK=maybe or BMCOURSE_DEVICE=gpu is reported as one readable
@@ -14,6 +20,7 @@ import sys
 _SETTINGS = {
     "about": ("BMCOURSE_DEVICE", "BMCOURSE_QUICK", "BMCOURSE_OFFLINE"),
     "download": ("BMCOURSE_OFFLINE",),
+    "train": ("BMCOURSE_QUICK", "BMCOURSE_OFFLINE"),
 }
 
 
@@ -39,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("about", help="print versions, device, threads and data sources")
     download = commands.add_parser("download", help="download a data set into the cache (needs internet)")
     download.add_argument("dataset", choices=["mnist", "cifar10"])
+    _add_train_commands(commands.add_parser(
+        "train", help="train a model the package ships, and print its checkpoint's SHA-256"))
     args = parser.parse_args(argv)
 
     problems = _setting_problems(_SETTINGS[args.command])
@@ -58,6 +67,49 @@ def main(argv: list[str] | None = None) -> int:
         except data.DownloadError as err:
             print(err, file=sys.stderr)
             return 1
+    elif args.command == "train":
+        return _train(args)
+    return 0
+
+
+def _add_train_commands(train: argparse.ArgumentParser) -> None:
+    """One sub-command per registered recipe, with an option per keyword argument."""
+    from .training.recipes import RECIPES
+
+    recipes = train.add_subparsers(dest="recipe", required=True, metavar="NAME")
+    for name, function in sorted(RECIPES.items()):
+        summary = (inspect.getdoc(function) or "").split("\n")[0]
+        sub = recipes.add_parser(name, help=summary, description=summary)
+        sub.set_defaults(recipe_function=function)
+        for parameter in inspect.signature(function).parameters.values():
+            if parameter.default is inspect.Parameter.empty:
+                continue
+            flag = "--" + parameter.name.replace("_", "-")
+            default = parameter.default
+            if isinstance(default, bool):
+                sub.add_argument(flag, dest=parameter.name, default=default,
+                                 action=argparse.BooleanOptionalAction)
+            else:
+                kind = type(default) if isinstance(default, (int, float)) else str
+                sub.add_argument(flag, dest=parameter.name, type=kind, default=default,
+                                 help=f"default: {default}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    function = args.recipe_function
+    names = [p for p in inspect.signature(function).parameters
+             if p in vars(args) and p not in ("command", "recipe", "recipe_function")]
+    options = {name: getattr(args, name) for name in names}
+    if "out" in options:
+        options["out"] = Path(options["out"])
+    path, info = function(**options)
+    print(f"\nwrote {path} ({Path(path).stat().st_size:,} bytes)")
+    for key, value in info.items():
+        if key not in ("sha256", "history", "record_in"):
+            print(f"  {key}: {value}")
+    print(f"SHA-256: {info['sha256']}")
+    if "record_in" in info:
+        print(f"To ship it, record this hash in {info['record_in']}.")
     return 0
 
 

@@ -77,3 +77,37 @@ def test_python_m_bmcourse_about_exits_2_without_a_traceback():
     # about() prints "key  value" rows, keys padded to one width
     rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in fine.stdout.splitlines())
     assert rows["device"] == "cpu" and rows["quick mode"] == "True"
+
+
+def test_train_lists_the_registered_recipes_with_their_options(capsys):
+    from bmcourse.cli import main
+    from bmcourse.training.recipes import RECIPES
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "mnist-classifier", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--source", "--device", "--seed", "--epochs", "--out", "--no-progress"):
+        assert option in text
+    assert "mnist-classifier" in RECIPES
+
+
+def test_train_runs_the_recipe_and_prints_the_checkpoint_hash(tmp_path, capsys, monkeypatch):
+    from bmcourse.cli import main
+    from bmcourse.files import sha256_of
+    from bmcourse.training.recipes import RECIPES
+
+    calls = {}
+
+    def tiny_classifier(out=tmp_path / "default.pt", *, source="auto", device="cpu", seed=0, epochs=14, progress=True):
+        calls.update(out=out, source=source, seed=seed, epochs=epochs, progress=progress)
+        out.write_bytes(b"weights")
+        return out, {"epochs": epochs, "sha256": sha256_of(out), "record_in": "the test"}
+
+    monkeypatch.setitem(RECIPES, "mnist-classifier", tiny_classifier)
+    out = tmp_path / "c.pt"
+    assert main(["train", "mnist-classifier", "--out", str(out), "--source", "sample",
+                 "--epochs", "2", "--seed", "5", "--no-progress"]) == 0
+    assert calls == {"out": out, "source": "sample", "seed": 5, "epochs": 2, "progress": False}
+    printed = capsys.readouterr().out
+    assert f"SHA-256: {sha256_of(out)}" in printed and "record this hash in the test" in printed

@@ -59,3 +59,28 @@ def test_without_a_pid_probe_only_long_silent_files_go(tmp_path, dead_pid, monke
 
 def test_remove_stale_parts_tolerates_a_missing_folder(tmp_path):
     assert remove_stale_parts(tmp_path / "nowhere" / "out.bin") == []
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(path) as f:
+            f.write(b"half")
+            raise RuntimeError("disk full")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+    with atomic_write(path) as f:
+        f.write(b"new")
+    assert path.read_bytes() == b"new"
+
+
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "shared.txt"
+    with atomic_write(path, "w") as f:
+        f.write("hello")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -28,7 +28,7 @@ __all__ = ["seed_mnist_cnn", "seed_cifar_cnn", "FastMNISTCNN", "mnist_classifier
 
 # Written by `python -m bmcourse train mnist-classifier`, which prints the hash to paste here.
 MNIST_CLASSIFIER_PATH = WEIGHTS_DIR / "mnist_cnn.pt"
-MNIST_CLASSIFIER_SHA256 = "22153e8467703840feb25fbc271246f93489844d25a9c22dd2054f2887e9c87f"
+MNIST_CLASSIFIER_SHA256 = "43a4e3675538ec92b8ec2935458c0d7e05a1e01c52988852d1713f3d971351b5"
 
 
 # ---------------------------------------------------------------------------- the seed's models

@@ -119,4 +119,5 @@ def train_mnist_classifier(out: str | Path = MNIST_CLASSIFIER_PATH, *, source: s
             "command": f"python -m bmcourse train mnist-classifier --source {source} --seed {seed}"}
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     path = save_checkpoint(out, model=state, info=info)
-    return path, dict(info, sha256=sha256_of(path), history=history)
+    return path, dict(info, sha256=sha256_of(path), history=history,
+                      record_in="MNIST_CLASSIFIER_SHA256 in bmcourse/models/cnn.py")
