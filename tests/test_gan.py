@@ -90,3 +90,14 @@ def test_train_gan_rejects_bad_arguments():
         train_gan(G, D, opt_g, opt_d, [torch.randn(4, 1)], noise, steps=0)
     with pytest.raises(ValueError, match="nothing"):
         train_gan(G, D, opt_g, opt_d, [], noise, steps=3)
+
+
+@pytest.mark.parametrize("bad", [{"every": 0}, {"every": -5}, {"every": 2.5}, {"steps": 0}, {"steps": 3.0}])
+def test_train_gan_rejects_bad_step_counts_with_a_message(bad):
+    G, D = tiny_gan()
+    options = dict(steps=5, every=1)
+    options.update(bad)
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=f"{name} must be a whole number >= 1"):
+        train_gan(G, D, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()),
+                  [torch.randn(8, 1)], noise, **options)
