@@ -1,18 +1,24 @@
 # Two commands do everything on a fresh machine:
 #   make book   build the HTML book into _build/html (executes every notebook, full budgets)
-#   make test   unit tests + every notebook in quick mode + a book build with warnings as errors
+#   make test   unit tests + every notebook in quick mode + a book build with warnings as errors,
+#               then the built pages checked in Chromium when it is installed
 # Both create .venv and install the pinned dependencies (requirements.txt) on first use.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The book check's site, read by the site tests (tests/test_built_html.py, tests/test_browser.py).
+CHECK_SITE := _build/check/_build/html
 
-.PHONY: book test unit notebooks book-check lab benchmarks clean help
+# Quiet kernels: no debugpy "frozen modules" note in executed cells.
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: book test unit notebooks book-check site-tests lab benchmarks clean help
 
 help:
-	@echo "make book    build the book into _build/html (full training budgets)"
-	@echo "make test    unit tests, notebooks in quick mode, book build with -W"
+	@echo "make book    build the book into _build/html (full training budgets; re-runs only changed notebooks)"
+	@echo "make test    unit tests, notebooks in quick mode, book build with -W, site tests"
 	@echo "make lab     open JupyterLab on the book"
 	@echo "make benchmarks  run the performance scripts in benchmarks/"
 
@@ -24,27 +30,42 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (bmcourse)" > /dev/null
 	touch $(STAMP)
 
+# Execution cache (_build/.jupyter_cache): a notebook runs again only when its code changes, or
+# when bmcourse/ or the pins change (scripts/book_cache.py clears the cache then).
 book: $(STAMP)
-	$(BIN)/jupyter-book build . --all
+	$(BIN)/python scripts/book_cache.py _build
+	$(BIN)/jupyter-book build .
 	@echo "Book built: open _build/html/index.html"
 
-test: unit notebooks book-check
+test: unit notebooks book-check site-tests
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not site"
 
 notebooks: $(STAMP)
 	BMCOURSE_QUICK=1 BMCOURSE_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest --nbmake --nbmake-timeout=600 -p no:cacheprovider book
 
-# The notebooks were just executed by nbmake; this build checks the book itself (markup,
-# references, toc) with warnings as errors, without executing them a second time.
+# A book build with warnings as errors. It executes the notebooks in quick mode, offline, with its
+# own cache (_build/check/_build/.jupyter_cache, never mixed with the full-mode one), so that the
+# site tests see real outputs (figures too: no MPLBACKEND=Agg here, which would hide them).
 book-check: $(STAMP)
-	mkdir -p _build
-	$(BIN)/python scripts/book_config.py --execute off > _build/_config.check.yml
-	$(BIN)/jupyter-book build . -W -n --keep-going --all --config _build/_config.check.yml --path-output _build/check
+	mkdir -p _build/check/_build
+	$(BIN)/python scripts/book_config.py --execute cache > _build/_config.check.yml
+	$(BIN)/python scripts/book_cache.py $(CHECK_SITE)/..
+	BMCOURSE_QUICK=1 BMCOURSE_OFFLINE=1 $(BIN)/jupyter-book build . -W -n --keep-going --all --config _build/_config.check.yml --path-output _build/check
 
+# The built pages: static checks always; browser checks when Chromium is installed (skipped, with
+# the reason, when not). SITE=_build/html checks the full build instead.
+SITE ?= $(CHECK_SITE)
+site-tests: $(STAMP)
+	BMCOURSE_SITE=$(SITE) $(BIN)/python -m pytest tests -m site
+
+LAB_DIR  ?= book
+LAB_ARGS ?=
+# Jupyter refuses to run as root (containers, CI) unless told to.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(STAMP)
-	$(BIN)/jupyter lab book
+	$(BIN)/jupyter lab $(LAB_DIR) $(LAB_ROOT) $(LAB_ARGS)
 
 benchmarks: $(STAMP)
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

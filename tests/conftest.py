@@ -27,3 +27,41 @@ def no_network(monkeypatch):
         raise AssertionError(f"the network was used: urlopen{args}")
 
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
+
+
+# --- The built book (tests marked `site`: tests/test_built_html.py, tests/test_browser.py) ------
+
+import os
+import pathlib
+import shutil
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SITE_CANDIDATES = [ROOT / "_build" / "html", ROOT / "_build" / "check" / "_build" / "html"]
+
+
+def built_site():
+    """The built HTML book: $BMCOURSE_SITE, else `make book`'s, else `make book-check`'s; or None."""
+    if os.environ.get("BMCOURSE_SITE"):
+        candidates = [pathlib.Path(os.environ["BMCOURSE_SITE"]).resolve()]
+    else:
+        candidates = SITE_CANDIDATES
+    return next((c for c in candidates if (c / "book" / "intro.html").is_file()), None)
+
+
+@pytest.fixture(scope="session")
+def site():
+    """Folder of the built book; skips the test when no book has been built."""
+    folder = built_site()
+    if folder is None:
+        pytest.skip("no built book: run `make book` or `make book-check` first (or set BMCOURSE_SITE)")
+    return folder
+
+
+def chromium_path():
+    """The Chromium to drive: $BMCOURSE_CHROMIUM, else Debian's `chromium` (or a Chrome) on PATH."""
+    if os.environ.get("BMCOURSE_CHROMIUM"):
+        return os.environ["BMCOURSE_CHROMIUM"]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
