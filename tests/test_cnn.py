@@ -135,3 +135,21 @@ def test_classifier_with_missing_weights_is_retrained(monkeypatch, tmp_path, mni
     with pytest.warns(UserWarning, match="missing"):
         model = mnist_classifier(device="cpu", verbose=False)
     assert model.info["weights"] == "trained just now" and not model.training
+
+
+def test_label_smoothing_puts_0_91_on_the_true_digit_as_the_page_says():
+    # PyTorch's label_smoothing=0.1 over 10 classes trains against 0.9 * one-hot + 0.1 / 10.
+    logits = torch.randn(5, 10, dtype=torch.float64)
+    labels = torch.tensor([0, 3, 9, 3, 7])
+    target = torch.full((5, 10), 0.01, dtype=torch.float64)
+    target[torch.arange(5), labels] = 0.91
+    soft = -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+    smoothed = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert smoothed.item() == pytest.approx(soft.item(), rel=1e-12)
+    import json
+    from pathlib import Path
+
+    notebook = json.loads((Path(__file__).parent.parent / "book" / "cnn.ipynb").read_text())
+    text = "".join("".join(cell["source"]) for cell in notebook["cells"])
+    assert "0.91" in text and "0.9 on the true digit" not in text
+    assert "asks for 90%" not in text and "about 90% on its answer" not in text
