@@ -313,3 +313,39 @@ def test_amp_on_the_cpu_trains_in_bfloat16():
     assert torch.bfloat16 in dtypes  # training forward passes ran under bfloat16 autocast
     assert model[0].weight.dtype == torch.float32  # the weights themselves stay float32
     assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+# ---------------------------------------------------------------------------- gradient accumulation
+
+def test_accumulated_micro_batches_give_the_update_of_one_large_batch():
+    # No dropout or batch norm: then 4 micro-batches of 16 must equal one batch of 64. The same
+    # seed gives the same permutation for both batch sizes, so the samples line up exactly.
+    x, y = blobs(256, 3)
+    weights = []
+    for batch_size, accumulate in ((64, 1), (16, 4)):
+        model = small_net(seed=5).double()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+        fit(model, (x.double(), y), epochs=3, batch_size=batch_size, accumulate=accumulate,
+            optimizer=optimizer, scheduler=scheduler, scheduler_interval="batch",
+            device="cpu", progress=False, seed=1)
+        weights.append([p.detach().clone() for p in model.parameters()])
+    for large, accumulated in zip(*weights):
+        torch.testing.assert_close(accumulated, large, rtol=1e-12, atol=1e-12)
+    assert not torch.equal(weights[0][0], small_net(seed=5).double()[0].weight)  # it trained
+
+
+def test_a_partial_group_at_the_end_of_an_epoch_is_applied():
+    updates = []
+    model = small_net()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    optimizer.register_step_post_hook(lambda *args: updates.append(1))
+    fit(model, blobs(50), epochs=2, batch_size=10, accumulate=3, optimizer=optimizer,
+        device="cpu", progress=False)
+    assert len(updates) == 2 * 2  # 5 batches an epoch: one full group of 3, then a group of 2
+
+
+@pytest.mark.parametrize("accumulate", [0, 2.0, True])
+def test_accumulate_must_be_a_whole_number(accumulate):
+    with pytest.raises(ValueError, match="accumulate must be a whole number"):
+        fit(small_net(), blobs(10), epochs=1, accumulate=accumulate, device="cpu", progress=False)

@@ -31,7 +31,7 @@ from ..progress import WIDGETS, tqdm
 from ..runtime import get_device
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
-__all__ = ["fit", "evaluate", "predict", "train_step", "History"]
+__all__ = ["fit", "evaluate", "predict", "train_step", "optimizer_step", "History"]
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
@@ -219,8 +219,13 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.T
 
 def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: Callable,
                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-               autocast, clip_grad_norm: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on one batch: forward under ``autocast``, backward, update.
+               autocast, clip_grad_norm: float | None = None, accumulate: int = 1,
+               update: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step on one batch: forward under ``autocast``, backward, and an update.
+
+    With gradient accumulation, a batch is one of ``accumulate`` micro-batches: its loss is
+    divided by ``accumulate`` so that the summed gradients equal those of the mean loss over
+    all of them, and the weights change only on the last one (``update=True``).
 
     Parameters
     ----------
@@ -231,6 +236,7 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: C
     loss_fn : callable
         ``loss_fn(outputs, y)``, a mean over the batch.
     optimizer : torch.optim.Optimizer
+        Its gradients are zero (or ``None``) when a group of micro-batches starts.
     scaler : torch.amp.GradScaler
         Scales the loss in float16 training (disabled, it passes everything through).
     autocast : context manager
@@ -238,11 +244,15 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: C
     clip_grad_norm : float, optional
         Rescale the gradients so that their global L2 norm is at most this (computed on the
         unscaled gradients), which keeps one bad batch from throwing training off.
+    accumulate : int
+        Micro-batches per update.
+    update : bool
+        Update the weights after this batch (the last micro-batch of a group).
 
     Returns
     -------
     loss : torch.Tensor
-        The batch's loss, a detached scalar.
+        The batch's loss (not divided by ``accumulate``), a detached scalar.
     outputs : torch.Tensor
         The model's outputs, detached (for accuracy).
 
@@ -257,20 +267,30 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, loss_fn: C
     if not torch.isfinite(loss):
         raise FloatingPointError(f"The loss became {loss.item()}. Lower the learning rate, or "
                                  "check the inputs for NaN values.")
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    scaler.scale(loss / accumulate).backward()
+    if update:
+        optimizer_step(model, optimizer, scaler, clip_grad_norm)
+    return loss.detach(), outputs.detach()
+
+
+def optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer,
+                   scaler: torch.amp.GradScaler, clip_grad_norm: float | None = None) -> None:
+    """Apply the gradients accumulated so far (clipped, unscaled), then clear them."""
     if clip_grad_norm is not None:
         scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     scaler.step(optimizer)
     scaler.update()
-    return loss.detach(), outputs.detach()
+    optimizer.zero_grad(set_to_none=True)
 
 
 # ---------------------------------------------------------------------------- the loop
 
 def _check_fit_arguments(epochs, batch_size, scheduler_interval, checkpoint, resume, overwrite,
-                         steps_per_epoch, clip_grad_norm):
+                         steps_per_epoch, clip_grad_norm, accumulate):
+    if isinstance(accumulate, bool) or not isinstance(accumulate, int) or accumulate < 1:
+        raise ValueError(f"accumulate must be a whole number >= 1 (micro-batches per update), "
+                         f"got {accumulate!r}.")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive whole number (an int), got {epochs!r}.")
     if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool)
@@ -293,6 +313,7 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
         scheduler_interval: str = "epoch", device: torch.device | str | None = None,
         amp: bool | None = None, augment: Callable | None = None,
         steps_per_epoch: int | None = None, clip_grad_norm: float | None = None,
+        accumulate: int = 1,
         checkpoint: str | os.PathLike | None = None, resume: bool = False, overwrite: bool = False,
         progress: bool = True, seed: int = 0, on_epoch_end: Callable | None = None,
         step: Callable = train_step) -> History:
@@ -331,7 +352,13 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
         ``epochs * steps_per_epoch`` steps, evaluated every ``steps_per_epoch``. Needed for a
         batch source that never runs out, such as random windows of a text.
     clip_grad_norm : float, optional
-        Clip the global gradient norm to this value at every step (see :func:`train_step`).
+        Clip the global gradient norm to this value at every update (see :func:`train_step`).
+    accumulate : int
+        Gradient accumulation: update the weights once every ``accumulate`` batches, with the
+        mean gradient over them — the update of one batch ``accumulate`` times larger, in the
+        memory of one small batch (exactly so for models without batch norm, whose statistics
+        see only the micro-batch). A batch-interval scheduler steps once per update; an epoch
+        that ends mid-group updates with what it has.
     checkpoint : path, optional
         Where to save model, optimizer, scheduler, loss scaler, history and every random
         generator's state after each epoch (atomically).
@@ -363,7 +390,7 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
     [1, 2]
     """
     _check_fit_arguments(epochs, batch_size, scheduler_interval, checkpoint, resume, overwrite,
-                         steps_per_epoch, clip_grad_norm)
+                         steps_per_epoch, clip_grad_norm, accumulate)
     device = get_device(str(device)) if device is not None else get_device()
     amp = _resolve_amp(amp, device)
     model.to(device)
@@ -401,17 +428,28 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
         # there tqdm's disable=None turns it off, leaving the one summary line per epoch.
         bar = tqdm(batches, total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
                    disable=True if not progress else (False if WIDGETS else None))
+        optimizer.zero_grad(set_to_none=True)
+        pending = 0  # micro-batches whose gradients have not been applied yet
         for x, y in bar:
+            pending += 1
+            update = pending == accumulate
             loss, outputs = step(model, x, y, loss_fn=loss_fn, optimizer=optimizer, scaler=scaler,
-                                 autocast=_autocast(device, amp), clip_grad_norm=clip_grad_norm)
-            if scheduler is not None and scheduler_interval == "batch":
-                scheduler.step()
+                                 autocast=_autocast(device, amp), clip_grad_norm=clip_grad_norm,
+                                 accumulate=accumulate, update=update)
+            if update:
+                pending = 0
+                if scheduler is not None and scheduler_interval == "batch":
+                    scheduler.step()
             total_loss += loss.item() * len(x)
             count += len(x)
             classification = classification and _is_classification(outputs, y)
             if classification:
                 correct += (outputs.argmax(dim=1) == y).sum().item()
             bar.set_postfix(loss=f"{total_loss / count:.4f}")
+        if pending:
+            optimizer_step(model, optimizer, scaler, clip_grad_norm)
+            if scheduler is not None and scheduler_interval == "batch":
+                scheduler.step()
         if count == 0:
             raise ValueError("The training data yielded no batches: check that the dataset or "
                              "DataLoader is not empty (and that a DataLoader with drop_last=True "
