@@ -61,3 +61,18 @@ def test_confusion_matrix_counts_compact_label_dtypes_without_overflow(dtype, nu
 def test_confusion_matrix_rejects_a_bad_num_classes(num_classes):
     with pytest.raises(ValueError, match="num_classes must be a positive whole number"):
         confusion_matrix(torch.tensor([0, 1]), torch.tensor([0, 1]), num_classes=num_classes)
+
+
+def test_bits_per_character_agree_between_a_char_and_a_bpe_scoring_of_the_same_text():
+    import math
+
+    from bmcourse.metrics import bits_per_character
+
+    # A text of 1,200 characters scored as 1,200 characters at 1.2 nats each, or as 400 BPE
+    # tokens carrying the same total information (3.6 nats each): the same bits per character.
+    char = bits_per_character(1.2, 1200, 1200)
+    bpe = bits_per_character(3.6, 400, 1200)
+    assert char == pytest.approx(bpe) == pytest.approx(1.2 / math.log(2))
+    for bad in ((-0.1, 10, 10), (float("nan"), 10, 10), (1.0, 0, 10), (1.0, 10, 2.5)):
+        with pytest.raises(ValueError, match="must be"):
+            bits_per_character(*bad)

@@ -5,6 +5,7 @@ A recipe wires a model from :mod:`bmcourse.models` to the one training loop
 checkpoints shipped in the package come from the recipes registered in :data:`RECIPES`, run as
 ``python -m bmcourse train NAME``, which prints the SHA-256 that the loading code then checks.
 """
+from . import gpt  # noqa: F401  (registers its recipe)
 from .cnn import train_fast_cnn, train_mnist_classifier
 from .registry import RECIPES, recipe
 

@@ -1,0 +1,207 @@
+"""Character-level GPT on the bundled Shakespeare: our CPU recipe against nanoGPT's.
+
+Both recipes train in this process, on the same 90/10 split of the bundled corpus, through the
+same loop (``bmcourse.training.fit``), and are scored on the whole validation split (every
+non-overlapping window) every ``--eval-interval`` steps. The two runs are *interleaved*: they
+take turns, one evaluation interval at a time (the one behind in training time goes next),
+resuming exactly from their checkpoints, so that both see the same machine load — on a shared
+machine a run done first and a run done second can see very different CPUs. Validation passes
+are not counted as training time.
+
+The reference re-implements nanoGPT's CPU command (https://github.com/karpathy/nanoGPT,
+README, MIT licence, Copyright (c) 2022 Andrej Karpathy)::
+
+    python train.py config/train_shakespeare_char.py --device=cpu --compile=False
+        --eval_iters=20 --log_interval=1 --block_size=64 --batch_size=12 --n_layer=4
+        --n_head=4 --n_embd=128 --max_iters=2000 --lr_decay_iters=2000 --dropout=0.0
+
+i.e. :data:`bmcourse.training.recipes.gpt.NANOGPT_CPU`; ours is ``FAST_CPU`` beside it.
+
+Printed: validation loss against training time for both; the time each takes to reach the
+reference's final loss and their ratio; tokens per second; model FLOPs utilisation (nanoGPT's
+``estimate_mfu`` count, 6N + 12·L·H·Q·T FLOPs per token, PaLM appendix B) against a matmul
+peak measured in this run, in the precision each recipe computes in; and the KV-cache speedup
+for 500 generated tokens.
+
+Usage::
+
+    python benchmarks/char_gpt.py                       # CPU, about 5 minutes on 2 cores
+    python benchmarks/char_gpt.py --threads 1           # a CPU shared with other jobs
+    python benchmarks/char_gpt.py --device cuda --gpu   # the 6-layer, 384-wide model (GPU)
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tempfile
+import time
+
+import torch
+
+from bmcourse.models.gpt import GPT, GPTConfig
+from bmcourse.runtime import get_device, seed_everything
+from bmcourse.training.loop import evaluate
+from bmcourse.training.recipes.gpt import (FAST_CPU, NANOGPT_CPU, char_data, next_token_loss,
+                                           train_language_model)
+
+# nanoGPT's config/train_shakespeare_char.py (GPU): 6 layers, 6 heads, 384 channels, block
+# 256, batch 64, dropout 0.2, lr 1e-3 -> 1e-4 over 5,000 steps, warm-up 100. Reaches about 1.47.
+NANOGPT_GPU = dict(
+    model=dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2, bias=False),
+    iters=5000, batch_size=64, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1,
+    betas=(0.9, 0.99), clip_grad_norm=1.0, amp=True,
+)
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats: int = 10) -> float:
+    """Best FLOP/s of an n x n matmul in ``dtype`` on ``device`` (a practical peak)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    best = math.inf
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best
+
+
+def flops_per_token(model: GPT) -> float:
+    """nanoGPT's estimate: 6N for the weights' forward and backward, 12·L·H·Q·T for attention."""
+    c = model.config
+    return 6 * model.num_parameters() + 12 * c.n_layer * c.n_head * (c.n_embd // c.n_head) * c.block_size
+
+
+class Run:
+    """One recipe's run, advanced one evaluation interval at a time from its checkpoint."""
+
+    def __init__(self, name, settings, vocab_size, train, val, device, folder, eval_interval, seed):
+        self.name, self.settings, self.train, self.val, self.device = name, settings, train, val, device
+        self.options = {k: v for k, v in settings.items() if k != "model"}
+        self.eval_interval, self.seed = eval_interval, seed
+        self.chunks = self.options["iters"] // eval_interval
+        self.path = os.path.join(folder, f"{name}.pt")
+        self.vocab_size = vocab_size
+        self.model = self._new_model()
+        self.times, self.cpu_times, self.losses, self.iters = [0.0], [0.0], [], [0]
+        self.losses.append(evaluate(self.model.to(device), val, next_token_loss, device=device)["loss"])
+
+    def _new_model(self):
+        seed_everything(self.seed)
+        return GPT(GPTConfig(vocab_size=self.vocab_size, **self.settings["model"]))
+
+    @property
+    def done(self):
+        return len(self.iters) - 1 >= self.chunks
+
+    def advance(self):
+        """Train one more interval (resuming exactly), then evaluate it."""
+        k = len(self.iters)
+        model = self._new_model() if k == 1 else self.model
+        cpu = time.process_time()
+        history = train_language_model(model, self.train, None, **self.options,
+                                       eval_interval=self.eval_interval, device=self.device,
+                                       seed=self.seed, progress=False, checkpoint=self.path,
+                                       resume=k > 1, overwrite=k == 1, stop_after=k)
+        self.cpu_times.append(self.cpu_times[-1] + time.process_time() - cpu)
+        self.times.append(self.times[-1] + history.last("seconds"))
+        self.iters.append(k * self.eval_interval)
+        self.model = model
+        self.losses.append(evaluate(model, self.val, next_token_loss, device=self.device)["loss"])
+
+    def time_to(self, target):
+        """Training seconds (wall, CPU) at the first evaluation with loss <= target."""
+        for t, c, loss in zip(self.times, self.cpu_times, self.losses):
+            if loss <= target:
+                return t, c
+        return math.nan, math.nan
+
+
+def kv_cache_speedup(model: GPT, prompt: torch.Tensor, new_tokens: int = 500):
+    """Seconds for greedy generation without and with the cache; checks both agree."""
+    results = {}
+    for use_cache in (False, True):
+        start = time.perf_counter()
+        out = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
+        results[use_cache] = (time.perf_counter() - start, out)
+    same = torch.equal(results[False][1], results[True][1])
+    return results[False][0], results[True][0], same
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    parser.add_argument("--eval-interval", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for PyTorch (default: its own choice). On a CPU shared "
+                             "with other work, 1 thread can be several times faster than 2")
+    parser.add_argument("--gpu", action="store_true",
+                        help="also train nanoGPT's 6-layer / 384-wide GPU configuration")
+    args = parser.parse_args()
+    device = get_device(args.device) if args.device else get_device()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"device {device}, {torch.get_num_threads()} threads, load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    peaks = {dtype: matmul_peak(dtype, device) for dtype in (torch.float32, torch.bfloat16)}
+    for dtype, peak in peaks.items():
+        print(f"matmul peak ({str(dtype)[6:]}, 2048x2048): {peak / 1e9:.0f} GFLOP/s")
+
+    tokenizer, train, val = char_data(NANOGPT_CPU["model"]["block_size"])
+    with tempfile.TemporaryDirectory() as folder:
+        runs = []
+        for name, settings in (("nanoGPT CPU", NANOGPT_CPU), ("ours", FAST_CPU)):
+            block = settings["model"]["block_size"]
+            _, tr, va = char_data(block) if block != train.block_size else (tokenizer, train, val)
+            runs.append(Run(name, settings, tokenizer.vocab_size, tr, va, device, folder,
+                            args.eval_interval, args.seed))
+        while not all(run.done for run in runs):
+            run = min((r for r in runs if not r.done), key=lambda r: r.times[-1])
+            run.advance()
+            print(f"  {run.name:<12} iter {run.iters[-1]:>5}  {run.times[-1]:6.1f} s  "
+                  f"val loss {run.losses[-1]:.4f}", flush=True)
+        ref, ours = runs
+        target = ref.losses[-1]
+        print(f"\nreference final validation loss: {target:.4f} nats/char")
+        print(f"{'recipe':<12} {'iters':>6} {'train s':>8} {'CPU s':>7} {'final val':>9} "
+              f"{'s to ref':>9} {'tok/s':>8} {'MFU':>6}")
+        timing = {}
+        for run in runs:
+            seconds, cpu = run.time_to(target)
+            timing[run.name] = (seconds, cpu)
+            tokens = run.iters[-1] * run.options["batch_size"] * run.settings["model"]["block_size"]
+            tok_s = tokens / run.times[-1]
+            peak = peaks[torch.bfloat16 if run.options["amp"] else torch.float32]
+            mfu = flops_per_token(run.model) * tok_s / peak
+            print(f"{run.name:<12} {run.iters[-1]:>6} {run.times[-1]:>8.1f} {run.cpu_times[-1]:>7.1f} "
+                  f"{run.losses[-1]:>9.4f} {seconds:>9.1f} {tok_s:>8.0f} {mfu:>6.1%}")
+        (t_ref, c_ref), (t_ours, c_ours) = timing["nanoGPT CPU"], timing["ours"]
+        print(f"time to the reference's final loss: ours is {t_ref / t_ours:.2f}x sooner "
+              f"(wall clock), {c_ref / c_ours:.2f}x (CPU time)")
+        within = [loss for t, loss in zip(ours.times, ours.losses) if t <= 180]
+        print(f"ours: best validation loss within 3 minutes of training: {min(within):.4f}")
+
+        prompt = torch.tensor([tokenizer.encode("The AI revolution is")], device=device)
+        plain, cached, same = kv_cache_speedup(ours.model, prompt)
+        print(f"500 new tokens (greedy): {plain:.2f} s without the KV cache, {cached:.2f} s with it: "
+              f"{plain / cached:.1f}x faster; identical output: {same}")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    if args.gpu:
+        _, tr, va = char_data(NANOGPT_GPU["model"]["block_size"])
+        seed_everything(args.seed)
+        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **NANOGPT_GPU["model"]))
+        options = {k: v for k, v in NANOGPT_GPU.items() if k != "model"}
+        history = train_language_model(model, tr, va, **options, eval_interval=250,
+                                       device=device, seed=args.seed)
+        print(f"6-layer / 6-head / 384 GPT: final validation loss {history.last('val_loss'):.4f} "
+              f"in {sum(history['train_seconds']):.0f} s of training")
+
+
+if __name__ == "__main__":
+    main()
