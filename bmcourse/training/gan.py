@@ -16,12 +16,13 @@ from itertools import islice
 from typing import Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..losses import discriminator_loss, generator_loss
 from ..progress import tqdm
 
-__all__ = ["gan_step", "train_gan"]
+__all__ = ["gan_step", "train_gan", "ema_update"]
 
 
 def _set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -29,10 +30,21 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def _discriminator_loss(real_logits, fake_logits, real_label: float):
+    if real_label == 1.0:
+        return discriminator_loss(real_logits, fake_logits)
+    # One-sided label smoothing (Salimans et al., 2016): the target for real data is
+    # real_label < 1, i.e. binary cross-entropy real_label * softplus(-l) + (1 - real_label) *
+    # softplus(l); generated data keeps target 0.
+    smoothed = real_label * F.softplus(-real_logits) + (1 - real_label) * F.softplus(real_logits)
+    return smoothed.mean() + F.softplus(fake_logits).mean()
+
+
 def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
              opt_d: torch.optim.Optimizer, real: torch.Tensor,
              sample_noise: Callable[[int, torch.device], torch.Tensor],
-             saturating: bool = False) -> dict:
+             saturating: bool = False, labels: torch.Tensor | None = None,
+             real_label: float = 1.0) -> dict:
     """Update the discriminator once, then the generator once, on one batch.
 
     Parameters
@@ -50,6 +62,13 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
         ``lambda n, device: torch.randn(n, 64, device=device)``.
     saturating : bool
         Use the minimax generator loss instead of the non-saturating one (default).
+    labels : torch.Tensor, shape (N,), optional
+        Class labels of ``real`` for a class-conditional GAN: then both models are called with
+        them, ``generator(z, labels)`` and ``discriminator(x, labels)``, and the generated batch
+        has the same labels as the real one.
+    real_label : float
+        The discriminator's target for real data; below 1 (e.g. 0.9) is one-sided label
+        smoothing.
 
     Returns
     -------
@@ -57,14 +76,18 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
         Floats: ``d_loss``, ``g_loss``, and ``d_real`` / ``d_fake``, the discriminator's mean
         probability of "real" on the real and on the generated batch before its update.
     """
+    if not 0.0 < real_label <= 1.0:
+        raise ValueError(f"real_label must be in (0, 1], got {real_label!r}; 0.9 is the usual "
+                         "one-sided label smoothing.")
+    extra = () if labels is None else (labels,)
     z = sample_noise(real.shape[0], real.device)
-    fake = generator(z)
+    fake = generator(z, *extra)
 
     # 1. Discriminator: fakes are detached, so no gradient reaches the generator here.
     opt_d.zero_grad(set_to_none=True)
-    real_logits = discriminator(real)
-    fake_logits = discriminator(fake.detach())
-    d_loss = discriminator_loss(real_logits, fake_logits)
+    real_logits = discriminator(real, *extra)
+    fake_logits = discriminator(fake.detach(), *extra)
+    d_loss = _discriminator_loss(real_logits, fake_logits, real_label)
     d_loss.backward()
     opt_d.step()
 
@@ -73,7 +96,7 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
     _set_requires_grad(discriminator, False)
     try:
         opt_g.zero_grad(set_to_none=True)
-        g_loss = generator_loss(discriminator(fake), saturating=saturating)
+        g_loss = generator_loss(discriminator(fake, *extra), saturating=saturating)
         g_loss.backward()
         opt_g.step()
     finally:
@@ -85,6 +108,27 @@ def gan_step(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.
         "d_real": torch.sigmoid(real_logits.detach()).mean().item(),
         "d_fake": torch.sigmoid(fake_logits.detach()).mean().item(),
     }
+
+
+@torch.no_grad()
+def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Move ``average``'s weights towards ``model``'s: ``a <- decay * a + (1 - decay) * w``.
+
+    An exponential moving average of the generator's weights (Yazıcı et al., 2019) smooths
+    out the oscillation of adversarial training; its samples are usually better than those
+    of the latest weights. Buffers (batch-norm statistics) are copied, not averaged.
+
+    The effective decay warms up as ``min(decay, (1 + t) / (10 + t))`` over the ``t`` updates
+    made so far (counted on ``average``): with a fixed 0.999 the average would remember the
+    random initial weights for the first thousand or so steps.
+    """
+    t = getattr(average, "ema_updates", 0)
+    decay = min(decay, (1 + t) / (10 + t))
+    average.ema_updates = t + 1
+    for a, w in zip(average.parameters(), model.parameters()):
+        a.lerp_(w, 1.0 - decay)
+    for a, w in zip(average.buffers(), model.buffers()):
+        a.copy_(w)
 
 
 def _endless(batches: Iterable):
@@ -102,7 +146,9 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim
               opt_d: torch.optim.Optimizer, batches: Iterable,
               sample_noise: Callable[[int, torch.device], torch.Tensor], steps: int,
               saturating: bool = False, callback: Callable[[int], None] | None = None,
-              every: int = 100, progress: bool = False) -> dict:
+              every: int = 100, progress: bool = False, conditional: bool = False,
+              real_label: float = 1.0, ema: nn.Module | None = None,
+              ema_decay: float = 0.999) -> dict:
     """Run :func:`gan_step` for ``steps`` batches and return the history.
 
     Parameters
@@ -118,6 +164,13 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim
         to save samples; ``step`` counts from 1.
     progress : bool
         Show a tqdm progress bar with the latest losses.
+    conditional : bool
+        Batches are ``(images, labels)`` pairs and the models take the labels (a
+        class-conditional GAN); otherwise labels are ignored.
+    ema : nn.Module, optional
+        A copy of the generator (``copy.deepcopy(generator)``) that tracks the exponential
+        moving average of its weights, updated after every step with :func:`ema_update`.
+    ema_decay : float
     Other parameters are those of :func:`gan_step`.
 
     Returns
@@ -137,8 +190,15 @@ def train_gan(generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim
         stream = tqdm(stream, total=steps, desc="GAN")
     for step, batch in enumerate(stream, start=1):
         real = batch[0] if isinstance(batch, (tuple, list)) else batch
+        labels = None
+        if conditional:
+            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                raise ValueError("conditional=True needs (images, labels) batches.")
+            labels = batch[1].to(device)
         stats = gan_step(generator, discriminator, opt_g, opt_d, real.to(device), sample_noise,
-                         saturating=saturating)
+                         saturating=saturating, labels=labels, real_label=real_label)
+        if ema is not None:
+            ema_update(ema, generator, ema_decay)
         for key, value in stats.items():
             history[key].append(value)
         if progress:
