@@ -1,4 +1,4 @@
-"""Command line: ``python -m bmcourse about``, ``download mnist`` and ``train NAME``.
+"""Command line: ``python -m bmcourse about``, ``download mnist``, ``train NAME`` and ``ddp-demo``.
 
 ``python -m bmcourse train NAME`` runs a registered training recipe
 (:data:`bmcourse.training.recipes.RECIPES`) and prints the SHA-256 of the checkpoint it wrote;
@@ -21,6 +21,7 @@ _SETTINGS = {
     "about": ("BMCOURSE_DEVICE", "BMCOURSE_QUICK", "BMCOURSE_OFFLINE"),
     "download": ("BMCOURSE_OFFLINE",),
     "train": ("BMCOURSE_QUICK", "BMCOURSE_OFFLINE"),
+    "ddp-demo": (),
 }
 
 
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     download.add_argument("dataset", choices=["mnist", "cifar10"])
     _add_train_commands(commands.add_parser(
         "train", help="train a model the package ships, and print its checkpoint's SHA-256"))
+    ddp = commands.add_parser("ddp-demo", help="train a small GPT with DDP in N processes "
+                              "(torchrun, gloo) and compare with one process")
+    ddp.add_argument("--nproc", type=int, default=2, help="processes (default: 2)")
+    ddp.add_argument("--steps", type=int, default=20, help="optimizer steps (default: 20)")
     args = parser.parse_args(argv)
 
     problems = _setting_problems(_SETTINGS[args.command])
@@ -69,6 +74,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     elif args.command == "train":
         return _train(args)
+    elif args.command == "ddp-demo":
+        from .distributed import run_ddp_demo
+        try:
+            run_ddp_demo(nproc=args.nproc, steps=args.steps)
+        except ValueError as err:  # a bad --nproc / --steps
+            print(f"{parser.prog} ddp-demo: {err}", file=sys.stderr)
+            return 2
+        except RuntimeError as err:  # torchrun failed; the message holds its stderr
+            print(f"{parser.prog} ddp-demo: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

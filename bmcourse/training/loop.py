@@ -31,7 +31,8 @@ from ..progress import WIDGETS, tqdm
 from ..runtime import get_device
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
-__all__ = ["fit", "evaluate", "predict", "train_step", "optimizer_step", "History"]
+__all__ = ["fit", "evaluate", "predict", "train_step", "optimizer_step", "autocast_for",
+           "History"]
 
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 
@@ -114,7 +115,8 @@ def _is_classification(outputs: torch.Tensor, targets: torch.Tensor) -> bool:
 
 # ---------------------------------------------------------------------------- precision
 
-def _autocast(device: torch.device, amp: bool):
+def autocast_for(device: torch.device, amp: bool):
+    """The autocast context ``fit`` trains under: bf16 on the CPU, bf16 or fp16 on CUDA, or off."""
     if not amp:
         return torch.autocast(device.type, enabled=False)
     if device.type == "cpu":
@@ -434,7 +436,7 @@ def fit(model: nn.Module, train, *, epochs: int, val=None, optimizer: torch.opti
             pending += 1
             update = pending == accumulate
             loss, outputs = step(model, x, y, loss_fn=loss_fn, optimizer=optimizer, scaler=scaler,
-                                 autocast=_autocast(device, amp), clip_grad_norm=clip_grad_norm,
+                                 autocast=autocast_for(device, amp), clip_grad_norm=clip_grad_norm,
                                  accumulate=accumulate, update=update)
             if update:
                 pending = 0

@@ -1,0 +1,29 @@
+"""Throughput measurement: real steps, and activation memory that grows with the batch."""
+import pytest
+import torch
+
+from bmcourse.models.gpt import GPT, GPTConfig
+from bmcourse.throughput import training_throughput
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small models on a shared 2-core machine: one thread is faster (no spinning threads
+    # competing for cores) and gives the same results.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_throughput_reports_tokens_per_second_and_linear_activation_memory():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    small = training_throughput(model, 2, steps=1, warmup=1)
+    large = training_throughput(model, 8, steps=1, warmup=0, amp=True)
+    assert small["tokens_per_second"] > 0 and large["seconds_per_step"] > 0
+    # activations are per token: four times the batch, about four times the bytes (bf16 halves
+    # some of them, so allow a wide band)
+    assert 1.5 * small["activation_bytes"] < large["activation_bytes"] < 4.5 * small["activation_bytes"]
+    with pytest.raises(ValueError, match="batch_size"):
+        training_throughput(model, 0)
