@@ -1,5 +1,6 @@
 """Shared test set-up: no test may touch the network or the user's real data cache."""
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +66,17 @@ def chromium_path():
         if shutil.which(name):
             return shutil.which(name)
     return None
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run each test on one CPU thread.
+
+    The models in the tests are small: on a shared 2-core machine a second thread mostly spins,
+    competing for the cores (other processes, pytest's own), and can make a test ten times
+    slower. Results are deterministic either way; a test that compares two runs makes both here.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

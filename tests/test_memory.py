@@ -8,16 +8,6 @@ from bmcourse.models.gpt import GPT, GPTConfig
 from bmcourse.training.recipes.gpt import next_token_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small models on a shared 2-core machine: one thread is faster (no spinning threads
-    # competing for cores) and gives the same results.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _gpt(dropout=0.1):
     torch.manual_seed(0)
     return GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=3, n_head=2, n_embd=32,

@@ -11,15 +11,6 @@ from bmcourse.metrics import (calibrate_temperature, digit_histogram, frechet_di
 from bmcourse.models.cnn import mnist_classifier
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small models: on a shared 2-core machine, one thread avoids oversubscription stalls.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def judge():
     data = load_mnist(source="sample", verbose=False)

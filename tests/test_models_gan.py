@@ -7,15 +7,6 @@ from bmcourse.models.gan import (DCGANDiscriminator, DCGANGenerator, MinibatchSt
                                  MLPDiscriminator, MLPGenerator)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small models: on a shared 2-core machine, one thread avoids oversubscription stalls.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("make_g, make_d, z_dim", [
     (lambda c: MLPGenerator(100, num_classes=c), lambda c: MLPDiscriminator(num_classes=c), 100),
     (lambda c: DCGANGenerator(64, 16, num_classes=c),

@@ -13,16 +13,6 @@ from bmcourse.precision import (autocast_policy, flushed_to_zero, format_table, 
 from bmcourse.training.recipes.gpt import next_token_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small models on a shared 2-core machine: one thread is faster (no spinning threads
-    # competing for cores) and gives the same results.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_format_table_gives_the_known_bits_range_and_precision():
     rows = {row["name"]: row for row in format_table()}
     assert [rows[n]["mantissa_bits"] for n in ("float32", "float16", "bfloat16")] == [23, 10, 7]

@@ -8,15 +8,6 @@ from bmcourse.training.recipes import RECIPES
 from bmcourse.training.recipes.gan import DigitJudge, generate, train_digit_gan
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small models: on a shared 2-core machine, one thread avoids oversubscription stalls.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_recipes_are_registered():
     assert {"gan-mnist", "vae-mnist"} <= set(RECIPES)
 

@@ -6,16 +6,6 @@ from bmcourse.models.gpt import GPT, GPTConfig
 from bmcourse.throughput import training_throughput
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small models on a shared 2-core machine: one thread is faster (no spinning threads
-    # competing for cores) and gives the same results.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_throughput_reports_tokens_per_second_and_linear_activation_memory():
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=1, n_head=2, n_embd=16))

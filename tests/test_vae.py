@@ -10,15 +10,6 @@ from bmcourse.models.vae import VAE, pretrained_vae
 from bmcourse.training.recipes.vae import negative_elbo, train_vae
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small models: on a shared 2-core machine, one thread avoids oversubscription stalls.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_shapes_and_ranges():
     torch.manual_seed(0)
     model = VAE()
