@@ -181,6 +181,16 @@ def _check_labels(labels, n: int, num_classes: int, who: str):
                          f"{tuple(labels.shape)} {labels.dtype}.")
     return labels
 
+def _generator_input(generator: nn.Module, z: torch.Tensor, labels) -> torch.Tensor:
+    """Check the noise ``(N, z_dim)`` and, for a conditional generator, append the label embedding."""
+    if z.ndim != 2 or z.shape[1] != generator.z_dim:
+        raise ValueError(f"z must have shape (N, {generator.z_dim}), got {tuple(z.shape)}.")
+    labels = _check_labels(labels, len(z), generator.num_classes, "generator")
+    if labels is not None:
+        z = torch.cat([z, generator.embed(labels)], dim=1)
+    return z
+
+
 
 class MinibatchStdDev(nn.Module):
     """Append one feature: the average standard deviation of the features across the batch.
@@ -243,12 +253,7 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images ``(N, 1, 28, 28)`` in ``[-1, 1]`` from noise ``(N, z_dim)``."""
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}.")
-        labels = _check_labels(labels, len(z), self.num_classes, "generator")
-        if labels is not None:
-            z = torch.cat([z, self.embed(labels)], dim=1)
-        return self.net(z)
+        return self.net(_generator_input(self, z, labels))
 
 
 class MLPDiscriminator(nn.Module):
@@ -323,12 +328,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images ``(N, 1, 28, 28)`` in ``[-1, 1]`` from noise ``(N, z_dim)``."""
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"z must have shape (N, {self.z_dim}), got {tuple(z.shape)}.")
-        labels = _check_labels(labels, len(z), self.num_classes, "generator")
-        if labels is not None:
-            z = torch.cat([z, self.embed(labels)], dim=1)
-        return self.net(z)
+        return self.net(_generator_input(self, z, labels))
 
 
 class DCGANDiscriminator(nn.Module):
