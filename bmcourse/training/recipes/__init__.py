@@ -9,5 +9,6 @@ from .cnn import train_fast_cnn, train_mnist_classifier
 from . import gpt  # noqa: F401  (registers its recipe)
 from .registry import RECIPES, recipe
 from . import gan, vae  # noqa: F401  (register their recipes)
+from . import scaling  # noqa: F401
 
 __all__ = ["RECIPES", "recipe", "train_fast_cnn", "train_mnist_classifier"]
