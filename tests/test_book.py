@@ -84,3 +84,18 @@ def test_code_lines_fit_the_page(path):
     wide = [(i, len(line), line.strip()[:50]) for i, c in enumerate(cells) if c["cell_type"] == "code"
             for line in "".join(c["source"]).splitlines() if len(line) > CODE_WIDTH]
     assert not wide, f"{path.name}: code lines over {CODE_WIDTH} characters (cell, length, start): {wide}"
+
+
+def test_every_label_in_the_book_is_unique():
+    # A section target `(name)=` and an exercise `:label: name` share one namespace: a clash
+    # is a duplicate ID, and sphinx-exercise then crashes the build.
+    texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "book").glob("*.md"))]
+    for path in NOTEBOOKS:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        texts += ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
+    labels = []
+    for text in texts:
+        labels += re.findall(r"^\(([A-Za-z0-9_-]+)\)=\s*$", text, flags=re.M)
+        labels += re.findall(r"^:label:\s*([A-Za-z0-9_-]+)\s*$", text, flags=re.M)
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    assert not duplicates, f"labels used more than once: {duplicates}"
