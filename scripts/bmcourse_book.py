@@ -131,9 +131,31 @@ def _register_author_year_style():
         "sphinxcontrib.bibtex.style.referencing", "bmcourse_author_year_round", RoundAuthorYear)
 
 
+def _note_written_page(app, pagename, templatename, context, doctree):
+    app.env.bmcourse_written_pages = getattr(app.env, "bmcourse_written_pages", set())
+    app.env.bmcourse_written_pages.add(pagename)
+
+
+def complete_sitemap(app, exception):
+    """List every page in sitemap.xml, not only the pages this (incremental) build rewrote.
+
+    sphinx-sitemap collects pages as they are written; `make book` rebuilds only what changed,
+    so without this the sitemap of a second build would hold just the changed pages.
+    """
+    if exception is not None or app.builder.format != "html":
+        return
+    import sphinx_sitemap
+
+    written = getattr(app.env, "bmcourse_written_pages", set())
+    for docname in sorted(app.env.found_docs - written):
+        sphinx_sitemap.add_html_link(app, docname, None, {}, None)
+
+
 def setup(app):
     _register_author_year_style()
     app.connect("doctree-read", serve_colab_badge_locally, priority=400)
     app.connect("config-inited", default_theme_mode)
     app.connect("html-page-context", tidy_scripts, priority=600)
+    app.connect("html-page-context", _note_written_page)
+    app.connect("build-finished", complete_sitemap, priority=400)  # before sphinx-sitemap's (500)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
