@@ -165,6 +165,16 @@ def test_glossary_marks_chinese_terms_and_names_cjk_fonts(site):
     assert any("bmcourse.css" in link.get("href", "") for link in html.find_all("link"))
 
 
+@pytest.mark.parametrize("name", ["errata", *NOTEBOOKS])
+def test_chinese_quotes_are_marked_zh_hans_on_every_page(site, name):
+    # Screen readers and font fallback need to know which text is Chinese.
+    html = soup(site, f"book/{name}")
+    unmarked = [text.strip()[:40] for text in html.find_all(string=re.compile(r"[\u3400-\u9fff]"))
+                if text.find_parent(attrs={"lang": re.compile(r"^zh", re.IGNORECASE)}) is None
+                and text.find_parent(["script", "style", "pre", "code"]) is None]
+    assert not unmarked, f"{name}: Chinese text without lang=\"zh-Hans\": {unmarked[:5]}"
+
+
 def test_references_are_author_year_like_the_citations(site):
     refs = soup(site, "book/references")
     labels = {}
