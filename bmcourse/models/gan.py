@@ -190,6 +190,16 @@ def _generator_input(generator: nn.Module, z: torch.Tensor, labels) -> torch.Ten
         z = torch.cat([z, generator.embed(labels)], dim=1)
     return z
 
+def _discriminator_logits(discriminator: nn.Module, x: torch.Tensor, labels) -> torch.Tensor:
+    """``head(body(x))``, plus the projection term of the label for a conditional discriminator."""
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"x must have shape (N, 1, 28, 28), got {tuple(x.shape)}.")
+    labels = _check_labels(labels, len(x), discriminator.num_classes, "discriminator")
+    h = discriminator.body(x)
+    logits = discriminator.head(h).squeeze(1)
+    return logits if labels is None else logits + discriminator.project(h, labels)
+
+
 
 
 class MinibatchStdDev(nn.Module):
@@ -287,12 +297,7 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(N,)`` for images ``(N, 1, 28, 28)``."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"x must have shape (N, 1, 28, 28), got {tuple(x.shape)}.")
-        labels = _check_labels(labels, len(x), self.num_classes, "discriminator")
-        h = self.body(x)
-        logits = self.head(h).squeeze(1)
-        return logits if labels is None else logits + self.project(h, labels)
+        return _discriminator_logits(self, x, labels)
 
 
 # ---------------------------------------------------------------------------- the DCGAN
@@ -365,12 +370,7 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``(N,)`` for images ``(N, 1, 28, 28)``."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"x must have shape (N, 1, 28, 28), got {tuple(x.shape)}.")
-        labels = _check_labels(labels, len(x), self.num_classes, "discriminator")
-        h = self.body(x)
-        logits = self.head(h).squeeze(1)
-        return logits if labels is None else logits + self.project(h, labels)
+        return _discriminator_logits(self, x, labels)
 
 
 # ---------------------------------------------------------------------------- the shipped generator
