@@ -1,4 +1,5 @@
-"""Command line: ``python -m bmcourse about``, ``download mnist``, ``train NAME`` and ``ddp-demo``.
+"""Command line: ``python -m bmcourse about``, ``download mnist``, ``train NAME``, ``ddp-demo``,
+``student`` and ``grade``.
 
 ``python -m bmcourse train NAME`` runs a registered training recipe
 (:data:`bmcourse.training.recipes.RECIPES`) and prints the SHA-256 of the checkpoint it wrote;
@@ -22,6 +23,8 @@ _SETTINGS = {
     "download": ("BMCOURSE_OFFLINE",),
     "train": ("BMCOURSE_QUICK", "BMCOURSE_OFFLINE"),
     "ddp-demo": (),
+    "student": (),
+    "grade": (),
 }
 
 
@@ -53,6 +56,25 @@ def main(argv: list[str] | None = None) -> int:
                               "(torchrun, gloo) and compare with one process")
     ddp.add_argument("--nproc", type=int, default=2, help="processes (default: 2)")
     ddp.add_argument("--steps", type=int, default=20, help="optimizer steps (default: 20)")
+    student = commands.add_parser("student", help="write student copies of notebooks: solutions "
+                                  "removed, checks kept, outputs cleared")
+    student.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    student.add_argument("-o", "--output", required=True, metavar="DIR",
+                         help="folder for the copies (never the sources' own folder)")
+    grade = commands.add_parser("grade", help="run submitted notebooks and grade their exercises "
+                                "into a CSV (not a sandbox: see the instructor page)")
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION")
+    grade.add_argument("-o", "--output", required=True, metavar="CSV", help="grades file to write")
+    grade.add_argument("--cell-timeout", type=float, default=120,
+                       help="seconds allowed for one cell (default: 120)")
+    grade.add_argument("--time-limit", type=float, default=900,
+                       help="seconds allowed for one notebook (default: 900)")
+    grade.add_argument("--memory-gb", type=float, default=8,
+                       help="address-space limit for a run, in GiB (default: 8; 0 for none)")
+    grade.add_argument("--full", action="store_true",
+                       help="run with the full training budgets (default: BMCOURSE_QUICK=1)")
+    grade.add_argument("--by-folder", action="store_true",
+                       help="name each student by the submission's folder, not its file name")
     args = parser.parse_args(argv)
 
     problems = _setting_problems(_SETTINGS[args.command])
@@ -74,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     elif args.command == "train":
         return _train(args)
+    elif args.command == "student":
+        return _student(args, parser.prog)
+    elif args.command == "grade":
+        return _grade(args, parser.prog)
     elif args.command == "ddp-demo":
         from .distributed import run_ddp_demo
         try:
@@ -108,6 +134,46 @@ def _add_train_commands(train: argparse.ArgumentParser) -> None:
                 kind = type(default) if isinstance(default, (int, float)) else str
                 sub.add_argument(flag, dest=parameter.name, type=kind, default=default,
                                  help=f"default: {default}")
+
+
+def _student(args: argparse.Namespace, prog: str) -> int:
+    from .instructor import write_student_copies
+
+    try:
+        written = write_student_copies(args.notebooks, args.output)
+    except (ValueError, OSError) as err:
+        print(f"{prog} student: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _grade(args: argparse.Namespace, prog: str) -> int:
+    from .instructor import grade, write_csv
+
+    for name, value in (("--cell-timeout", args.cell_timeout), ("--time-limit", args.time_limit)):
+        if not value > 0:
+            print(f"{prog} grade: {name} must be a positive number of seconds, got {value}.",
+                  file=sys.stderr)
+            return 2
+    missing = [path for path in args.submissions if not Path(path).is_file()]
+    if missing:
+        print(f"{prog} grade: no such notebook: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows = []
+    for path in args.submissions:
+        print(f"grading {path} ...", flush=True)
+        found = grade([path], by_folder=args.by_folder, cell_timeout=args.cell_timeout,
+                      time_limit=args.time_limit, quick=not args.full,
+                      memory_bytes=int(args.memory_gb * 2**30) or None)
+        for row in found:
+            print(f"  {row.exercise or '-':<14} {row.points}/{row.max_points}  {row.status:<13} "
+                  f"{row.message[:60]}")
+        rows += found
+    write_csv(rows, args.output)
+    print(f"wrote {args.output} ({len(rows)} rows)")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-from bmcourse.exercises import Incorrect, Question, expect_close, expect_equal
+from bmcourse.exercises import Incorrect, Question, call_answer, expect_close, expect_equal
 
 
 def make_question():
@@ -71,7 +71,7 @@ def test_call_answer_turns_non_functions_and_their_errors_into_feedback():
     def check(f):
         expect_close(call_answer(f, 2.0, signature="square(x)"), 4.0)
 
-    q = Question("Square", check=check, hint="", solution="")
+    q = Question("Square", check=check, hint="", solution="", expects="function")
     assert q.check(lambda x: x * x)
     result_not_function = q.check(4.0)
     assert not result_not_function and "Pass a function, not 4.0 (type float)" in result_not_function.message
@@ -79,3 +79,70 @@ def test_call_answer_turns_non_functions_and_their_errors_into_feedback():
     wrong_arity = q.check(lambda: 4.0)
     assert "Calling your square(x) raised TypeError" in wrong_arity.message
     assert "(line" not in wrong_arity.message  # no location inside the checking code
+
+
+# --- Student copies and the grader: values as functions, "not attempted", points, the log ------
+
+def test_a_value_question_calls_a_function_without_arguments():
+    q = make_question()
+
+    def answer():
+        return 3 * 3
+
+    assert q.check(answer) and not q.check(lambda: 8)
+    assert q.points == 1 and Question("t", check=lambda a: None, hint="", solution="", points=3).points == 3
+
+
+def test_an_unanswered_student_copy_is_not_attempted_not_wrong():
+    def answer():
+        raise NotImplementedError()
+
+    feedback = make_question().check(answer)
+    assert not feedback and feedback.kind == "unanswered" and "Not attempted" in repr(feedback)
+
+    def top_k(logits, k):
+        raise NotImplementedError()
+
+    def check(f):
+        expect_equal(call_answer(f, [3, 1], 1, signature="top_k(logits, k)"), [3])
+
+    q = Question("Top k", check=check, hint="", solution="", expects="function")
+    assert q.check(top_k).kind == "unanswered"
+    # Any other exception in the learner's function is still reported as a problem to fix.
+    assert q.check(lambda logits, k: 1 / 0).kind == "incorrect"
+
+
+def test_a_function_question_passes_the_function_itself():
+    seen = []
+    q = Question("f", check=lambda f: seen.append(f), hint="", solution="", expects="function")
+
+    def zero_arguments():
+        return 1
+
+    q.check(zero_arguments)
+    assert seen == [zero_arguments]
+
+
+def test_bad_points_or_expects_are_refused():
+    import pytest
+
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="points"):
+            Question("t", check=lambda a: None, hint="", solution="", points=bad)
+    with pytest.raises(ValueError, match="expects"):
+        Question("t", check=lambda a: None, hint="", solution="", expects="number")
+
+
+def test_every_check_is_logged_for_the_grader(tmp_path, monkeypatch):
+    import json
+
+    log = tmp_path / "log.jsonl"
+    monkeypatch.setenv("BMCOURSE_GRADE_LOG", str(log))
+    q = make_question()
+    q.check(6)
+    q.check(9)
+    q.check(...)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["incorrect", "correct", "unanswered"]
+    assert records[0]["module"] == __name__ and records[0]["title"] == "Square of 3"
+    assert records[0]["points"] == 1 and "6" in records[0]["message"]

@@ -45,6 +45,7 @@ q1 = Question(
          "tanh itself; then apply the chain rule: multiply by grad_out.",
     solution="d tanh(x)/dx = 1 − tanh(x)², so\n\n"
              "def tanh_backward(out, grad_out):\n    return grad_out * (1 - out ** 2)",
+    expects="function",
 )
 
 
@@ -81,6 +82,7 @@ q2 = Question(
              "    p = softmax(logits)\n"
              "    p[np.arange(n), targets] -= 1\n"
              "    return p / n",
+    expects="function",
 )
 
 
@@ -116,6 +118,7 @@ q3 = Question(
              "        return np.where(self._cache, x, 0.01 * x)\n\n"
              "    def backward(self, grad_out):\n"
              "        return grad_out * np.where(self._cached(), 1.0, 0.01)",
+    expects="function",
 )
 
 

@@ -112,4 +112,5 @@ q4 = Question(
              "    out[:, max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)] = \\\n"
              "        image[:, max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]\n"
              "    return out\n```",
+    expects="function",
 )

@@ -40,6 +40,7 @@ q1 = Question(
          "Around the blocks: token embedding V·C, position embedding T·C, final LayerNorm C.",
     solution="`return vocab_size * n_embd + block_size * n_embd + n_layer * (12 * n_embd**2 "
              "+ 2 * n_embd) + n_embd`; compare `bmcourse.sizing.gpt_parameter_count`.",
+    expects="function",
 )
 
 

@@ -11,6 +11,23 @@ A chapter's exercise module defines one :class:`Question` per exercise::
 
 and a learner writes ``q1.check(my_answer)``, ``q1.hint()``, ``q1.solution()``.
 
+The book's own answers are functions whose body sits between nbgrader's solution markers::
+
+    def conv_output_size():
+        ### BEGIN SOLUTION
+        return 28 - 5 + 1
+        ### END SOLUTION
+
+
+    q1.check(conv_output_size)
+
+so that a student copy (``python -m bmcourse student``) can replace the body with
+``raise NotImplementedError()`` and still run top to bottom: a question that expects a value
+calls a function it is given, and an answer that raises ``NotImplementedError`` (or is ``...``)
+is reported as *not attempted*, not as wrong. Each question is worth ``points`` (default 1),
+and when ``BMCOURSE_GRADE_LOG`` names a file, every check appends its result there as one JSON
+line for the grader (``python -m bmcourse grade``).
+
 A check never lets a traceback reach the learner: a wrong answer, or code of theirs that
 raises, becomes a short message that says what to look at. The result of ``check`` is
 truthy only for a correct answer, so tests and graders can use it directly.
@@ -22,9 +39,12 @@ Check functions build on :func:`expect_equal` and :func:`expect_close` (compare 
 from __future__ import annotations
 
 import html
+import inspect
+import json
 import math
 import numbers
 import os
+import sys
 import traceback
 from typing import Any, Callable
 
@@ -45,6 +65,7 @@ class Feedback:
     _STYLE = {
         "correct": ("#e6f4ea", "#1e7e34", "Correct"),
         "incorrect": ("#fdecea", "#b02a37", "Not yet"),
+        "unanswered": ("#f1f3f4", "#5f6368", "Not attempted"),
         "hint": ("#fff8e1", "#8a6d00", "Hint"),
         "solution": ("#e8f0fe", "#1a4fa0", "Solution"),
     }
@@ -84,18 +105,47 @@ class Question:
         problem with the answer (typically the learner's function failed), not as a crash.
     hint, solution : str
         Text (Markdown is fine) shown by :meth:`hint` and :meth:`solution`.
+    points : int
+        What the exercise is worth to the grader (default 1).
+    expects : {"value", "function"}
+        What ``check`` wants. A ``"value"`` question given a function that takes no
+        arguments calls it and checks what it returns, so a value can be written as a function with
+        its body between solution markers (see the module's docstring).
     """
 
-    def __init__(self, title: str, check: Callable[[Any], None], hint: str, solution: str):
+    def __init__(self, title: str, check: Callable[[Any], None], hint: str, solution: str,
+                 points: int = 1, expects: str = "value"):
+        if expects not in ("value", "function"):
+            raise ValueError(f"expects must be 'value' or 'function', got {expects!r}.")
+        if isinstance(points, bool) or not isinstance(points, int) or points < 0:
+            raise ValueError(f"points must be a whole number >= 0, got {points!r}.")
         self.title, self._check, self._hint, self._solution = title, check, hint, solution
+        self.points, self.expects = points, expects
+        # The module that defines the question: the grader's log names it with the title.
+        self.module = sys._getframe(1).f_globals.get("__name__", "")
 
     def check(self, answer: Any) -> Feedback:
         """Check an answer; never raises. Returns a truthy :class:`Feedback` when correct."""
+        feedback = self._feedback(answer)
+        _log_for_grader(self, feedback)
+        return feedback
+
+    def _feedback(self, answer: Any) -> Feedback:
+        not_attempted = Feedback("unanswered", self.title, "Replace `raise NotImplementedError()` "
+                                 "(or `...`) with your answer, then run the cell again.")
         if answer is Ellipsis or answer is None:
-            return Feedback("incorrect", self.title, "Replace `...` (or None) with your answer first.")
+            return not_attempted
         try:
+            if self.expects == "value" and _takes_no_arguments(answer):
+                answer = answer()
+                if answer is Ellipsis or answer is None:
+                    return not_attempted
             self._check(answer)
+        except NotImplementedError:
+            return not_attempted
         except Incorrect as wrong:
+            if isinstance(wrong.__cause__, NotImplementedError):
+                return not_attempted
             return Feedback("incorrect", self.title, str(wrong))
         except Exception as err:  # the learner's code raised: say where, without a traceback wall
             where = traceback.extract_tb(err.__traceback__)[-1]
@@ -115,6 +165,32 @@ class Question:
 
     def __repr__(self) -> str:
         return f"Question({self.title!r}) — use .check(answer), .hint(), .solution()"
+
+
+def _takes_no_arguments(answer: Any) -> bool:
+    """True for a function (not a class) that can be called without arguments."""
+    if not callable(answer) or isinstance(answer, type):
+        return False
+    try:
+        signature = inspect.signature(answer)
+    except (TypeError, ValueError):  # some built-ins have no signature
+        return False
+    return all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in signature.parameters.values())
+
+
+GRADE_LOG_VARIABLE = "BMCOURSE_GRADE_LOG"
+
+
+def _log_for_grader(question: Question, feedback: Feedback) -> None:
+    """Append this check's result to the grader's log, when the grader set one up."""
+    path = os.environ.get(GRADE_LOG_VARIABLE)
+    if not path:
+        return
+    record = {"module": question.module, "title": question.title, "points": question.points,
+              "kind": feedback.kind, "message": feedback.message}
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def _as_array(value: Any) -> np.ndarray:
@@ -231,8 +307,8 @@ def call_answer(function: Any, *args: Any, signature: str, call: str | None = No
                         f"`.check({name})`, without calling it.")
     try:
         return function(*args)
-    except Incorrect:
-        raise
+    except (Incorrect, NotImplementedError):
+        raise  # NotImplementedError: an unanswered student copy, reported as "not attempted"
     except Exception as err:
         raise Incorrect(f"Calling your {call or signature} raised {type(err).__name__}: {err}"
                         f"{_learner_location(err)}. Fix that first, then check again.") from None

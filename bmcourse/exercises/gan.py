@@ -62,6 +62,7 @@ q2 = Question(
     solution="d/dl log(1 - sigmoid(l)) = -sigmoid(l) = -D and d/dl [-log sigmoid(l)] = "
              "-(1 - D): sizes `(d, 1 - d)`. At D(G(z)) = 0.001 the minimax loss passes on a "
              "thousandth of the gradient the non-saturating one does.",
+    expects="function",
 )
 
 
@@ -93,6 +94,7 @@ q3 = Question(
     solution="```python\ndef inception_score(p):\n    marginal = p.mean(dim=0, keepdim=True)\n"
              "    kl = (torch.xlogy(p, p) - torch.xlogy(p, marginal)).sum(dim=1)\n"
              "    return kl.mean().exp().item()\n```",
+    expects="function",
 )
 
 

@@ -46,6 +46,7 @@ q1 = Question(
              "`D*(x) = 1 / (1 + exp(2x - 2)) = sigmoid(2 - 2x)`: "
              "`def d_star(x): return torch.sigmoid(2 - 2 * x)`. It equals 1/2 at x = 1, halfway "
              "between the two means, where the densities are equal.",
+    expects="function",
 )
 
 
@@ -80,6 +81,7 @@ q2 = Question(
     hint="Start from a (T, T) tensor of ones; keep the part on and below the diagonal.",
     solution="`def causal(T): return torch.ones(T, T, dtype=torch.bool).tril()` — "
              "`torch.tril` keeps row i's columns 0..i.",
+    expects="function",
 )
 
 
@@ -114,6 +116,7 @@ q3 = Question(
          "E_q[(z - mu)^2] = sigma^2 and E_q[z^2] = mu^2 + sigma^2.",
     solution="`def kl(mu, sigma): return 0.5 * (mu**2 + sigma**2 - 1 - math.log(sigma**2))`. "
              "It is 0 only for mu = 0, sigma = 1.",
+    expects="function",
 )
 
 

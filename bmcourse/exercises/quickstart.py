@@ -44,6 +44,7 @@ q1 = Question(
     check=_check_accuracy,
     hint="`logits.argmax(dim=1)` gives the predicted class of each row; compare it with `labels`.",
     solution="```python\ndef accuracy(logits, labels):\n    return (logits.argmax(dim=1) == labels).float().mean().item()\n```",
+    expects="function",
 )
 
 q2 = Question(

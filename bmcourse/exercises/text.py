@@ -32,6 +32,7 @@ q1 = Question(
     solution="```python\ndef top_k_filter(logits, k):\n"
              "    kth_largest = torch.topk(logits, k).values[-1]\n"
              "    return logits.masked_fill(logits < kth_largest, float('-inf'))\n```",
+    expects="function",
 )
 
 _Q2_CONFIG = GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=64, vocab_size=65)
