@@ -21,25 +21,30 @@ Printed: validation loss against training time for both; the time each takes to 
 reference's final loss and their ratio; tokens per second; model FLOPs utilisation (nanoGPT's
 ``estimate_mfu`` count, 6N + 12·L·H·Q·T FLOPs per token, PaLM appendix B) against a matmul
 peak measured in this run, in the precision each recipe computes in; and the KV-cache speedup
-for 500 generated tokens.
+for 500 generated tokens (the median of alternating runs with and without the cache; with
+``--kv-only``, on the shipped model alone, without training).
 
 Usage::
 
     python benchmarks/char_gpt.py                       # CPU, about 5 minutes on 2 cores
     python benchmarks/char_gpt.py --threads 1           # a CPU shared with other jobs
     python benchmarks/char_gpt.py --device cuda --gpu   # the 6-layer, 384-wide model (GPU)
+    python benchmarks/char_gpt.py --kv-only --threads 1 --kv-block-sizes 128 256
+                                                        # the KV-cache speedup alone
 """
 from __future__ import annotations
 
 import argparse
 import math
 import os
+import statistics
 import tempfile
 import time
+from dataclasses import asdict
 
 import torch
 
-from bmcourse.models.gpt import GPT, GPTConfig
+from bmcourse.models.gpt import GPT, GPTConfig, shakespeare_char_gpt
 from bmcourse.runtime import get_device, seed_everything
 from bmcourse.training.loop import evaluate
 from bmcourse.training.recipes.gpt import (FAST_CPU, NANOGPT_CPU, char_data, next_token_loss,
@@ -121,15 +126,68 @@ class Run:
         return math.nan, math.nan
 
 
-def kv_cache_speedup(model: GPT, prompt: torch.Tensor, new_tokens: int = 500):
-    """Seconds for greedy generation without and with the cache; checks both agree."""
-    results = {}
-    for use_cache in (False, True):
-        start = time.perf_counter()
-        out = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
-        results[use_cache] = (time.perf_counter() - start, out)
-    same = torch.equal(results[False][1], results[True][1])
-    return results[False][0], results[True][0], same
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def kv_cache_speedup(model: GPT, prompt: torch.Tensor, new_tokens: int = 500,
+                     repeats: int = 5) -> dict:
+    """Greedy generation of ``new_tokens`` tokens without and with the KV cache.
+
+    The same model continues the same prompt both ways, in this process. The two take turns,
+    ``repeats`` times, after one untimed warm-up each, and the median of each is kept: on a
+    machine shared with other jobs the load changes from second to second, and alternating
+    spreads it over both.
+
+    Returns
+    -------
+    dict
+        ``plain`` and ``cached``: median wall-clock seconds; ``plain_cpu`` and ``cached_cpu``:
+        median CPU seconds of this process (steadier on a busy machine, with one thread);
+        ``same``: whether every run generated the same tokens.
+    """
+    device = prompt.device
+    for use_cache in (False, True):  # first calls pay one-off costs (allocations, kernels)
+        model.generate(prompt, min(new_tokens, model.config.block_size), temperature=0,
+                       use_cache=use_cache)
+    wall, cpu, outputs = {False: [], True: []}, {False: [], True: []}, []
+    for _ in range(repeats):
+        for use_cache in (False, True):
+            _synchronize(device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            outputs.append(model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache))
+            _synchronize(device)
+            wall[use_cache].append(time.perf_counter() - start)
+            cpu[use_cache].append(time.process_time() - start_cpu)
+    return dict(plain=statistics.median(wall[False]), cached=statistics.median(wall[True]),
+                plain_cpu=statistics.median(cpu[False]), cached_cpu=statistics.median(cpu[True]),
+                same=all(torch.equal(out, outputs[0]) for out in outputs))
+
+
+def report_kv_cache(label: str, model: GPT, prompt: torch.Tensor, new_tokens: int = 500,
+                    repeats: int = 5) -> None:
+    """Print :func:`kv_cache_speedup` for ``model``, with the load average."""
+    r = kv_cache_speedup(model, prompt, new_tokens, repeats)
+    print(f"{label}: {new_tokens} new tokens (greedy), median of {repeats}: "
+          f"{r['plain']:.3f} s without the KV cache, {r['cached']:.3f} s with it: "
+          f"{r['plain'] / r['cached']:.2f}x faster ({r['plain_cpu'] / r['cached_cpu']:.2f}x in "
+          f"CPU time); identical output: {r['same']}; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+
+
+def kv_only(device: torch.device, block_sizes: list[int], repeats: int, seed: int) -> None:
+    """The KV-cache timing alone: the shipped model, then (untrained, random weights) the same
+    architecture with longer blocks. The speed of a step does not depend on the weights."""
+    model, tokenizer = shakespeare_char_gpt(device=device)
+    prompt = torch.tensor([tokenizer.encode("The AI revolution is")], device=device)
+    config = model.config
+    report_kv_cache(f"shipped model (block {config.block_size})", model, prompt, repeats=repeats)
+    for block in block_sizes:
+        seed_everything(seed)
+        longer = GPT(GPTConfig(**{**asdict(config), "block_size": block})).to(device).eval()
+        report_kv_cache(f"same shape, block {block}, random weights", longer, prompt,
+                        repeats=repeats)
 
 
 def main():
@@ -142,12 +200,22 @@ def main():
                              "with other work, 1 thread can be several times faster than 2")
     parser.add_argument("--gpu", action="store_true",
                         help="also train nanoGPT's 6-layer / 384-wide GPU configuration")
+    parser.add_argument("--kv-only", action="store_true",
+                        help="only time the KV cache, on the shipped model (no training)")
+    parser.add_argument("--kv-block-sizes", type=int, nargs="*", default=[],
+                        help="with --kv-only, also time untrained models of the shipped shape "
+                             "with these block sizes, e.g. 128 256")
+    parser.add_argument("--kv-repeats", type=int, default=5,
+                        help="alternating timed runs per path for the KV-cache speedup")
     args = parser.parse_args()
     device = get_device(args.device) if args.device else get_device()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"device {device}, {torch.get_num_threads()} threads, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.kv_only:
+        kv_only(device, args.kv_block_sizes, args.kv_repeats, args.seed)
+        return
     peaks = {dtype: matmul_peak(dtype, device) for dtype in (torch.float32, torch.bfloat16)}
     for dtype, peak in peaks.items():
         print(f"matmul peak ({str(dtype)[6:]}, 2048x2048): {peak / 1e9:.0f} GFLOP/s")
@@ -187,9 +255,7 @@ def main():
         print(f"ours: best validation loss within 3 minutes of training: {min(within):.4f}")
 
         prompt = torch.tensor([tokenizer.encode("The AI revolution is")], device=device)
-        plain, cached, same = kv_cache_speedup(ours.model, prompt)
-        print(f"500 new tokens (greedy): {plain:.2f} s without the KV cache, {cached:.2f} s with it: "
-              f"{plain / cached:.1f}x faster; identical output: {same}")
+        report_kv_cache("ours", ours.model, prompt, repeats=args.kv_repeats)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     if args.gpu:

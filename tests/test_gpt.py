@@ -60,8 +60,11 @@ def test_fused_kernel_and_written_out_attention_agree():
     torch.testing.assert_close(fused(x), plain(x), rtol=1e-10, atol=1e-10)
 
 
-def test_cached_logits_match_the_uncached_path():
-    model = small_gpt(dtype=torch.float64)
+@pytest.mark.parametrize("use_fused", [True, False])
+def test_cached_logits_match_the_uncached_path(use_fused):
+    # Chunks of 6, 1, 4 and 4 tokens: a first causal block, a single query with no mask, and
+    # chunks whose queries sit after the cached keys.
+    model = small_gpt(dtype=torch.float64, use_fused=use_fused)
     x = tokens(2, 15)
     full = model(x)
     cache = KVCache(2)
@@ -69,6 +72,51 @@ def test_cached_logits_match_the_uncached_path():
               model(x[:, 11:], cache)]
     assert len(cache) == 15
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-10, atol=1e-10)
+
+
+def test_the_cache_writes_every_step_into_one_buffer_per_layer():
+    model = small_gpt(dtype=torch.float64)
+    x = tokens(2, 12)
+    whole = KVCache(2)
+    with torch.no_grad():
+        model(x, whole)
+        steps = KVCache(2)
+        model(x[:, :5], steps)
+        addresses = [k.data_ptr() for k in steps.keys] + [v.data_ptr() for v in steps.values]
+        for t in range(5, 12):
+            model(x[:, t:t + 1], steps)
+    assert len(steps) == 12
+    # Same memory as after the first call: nothing was reallocated or concatenated.
+    assert [k.data_ptr() for k in steps.keys] + [v.data_ptr() for v in steps.values] == addresses
+    for layer in range(2):
+        assert steps.keys[layer].shape == (2, 2, 12, 8)  # (B, n_head, T_seen, head_size)
+        torch.testing.assert_close(steps.keys[layer], whole.keys[layer], rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(steps.values[layer], whole.values[layer], rtol=1e-12,
+                                   atol=1e-12)
+
+
+def test_a_cached_sequence_cannot_outgrow_the_block():
+    model = small_gpt()
+    cache = KVCache(2)
+    with torch.no_grad():
+        model(tokens(1, 10), cache)
+        with pytest.raises(ValueError, match="17 tokens is longer than block_size=16"):
+            model(tokens(1, 7), cache)
+        assert len(cache) == 10  # the refused call stored nothing
+        model(tokens(1, 6), cache)
+    assert len(cache) == 16
+
+
+def test_generate_returns_an_ordinary_tensor_and_restores_training_mode():
+    model = small_gpt().train()
+    out = model.generate(tokens(1, 4), 10, temperature=0)
+    assert model.training
+    # generate runs under torch.inference_mode, but hands back a tensor that can be edited
+    # and trained on like any other.
+    assert not out.is_inference() and not out.requires_grad
+    out[0, 0] = 3
+    model(out[:, :16]).sum().backward()
+    assert model.wte.weight.grad is not None
 
 
 @pytest.mark.parametrize("prompt_length", [3, 20])

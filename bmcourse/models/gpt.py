@@ -84,17 +84,39 @@ class GPTConfig:
 class KVCache:
     """Keys and values of every layer for the positions seen so far, for one batch.
 
-    ``keys[layer]`` and ``values[layer]`` have shape ``(B, n_head, T_seen, head_size)``;
-    :meth:`GPT.forward` appends the new positions' keys and values to them.
+    ``keys[layer]`` and ``values[layer]`` have shape ``(B, n_head, T_seen, head_size)``.
+    They are views of buffers with room for ``block_size`` positions, made at the first
+    :meth:`GPT.forward` that uses the cache: a new position's key and value are written into
+    their slot, instead of copying the whole prefix into a new tensor at every step.
+
+    The cache is for inference (under ``torch.no_grad()`` or ``torch.inference_mode()``):
+    writing into the buffers in place would break a backward pass through earlier steps.
     """
 
     def __init__(self, n_layer: int):
         self.keys: list[torch.Tensor | None] = [None] * n_layer
         self.values: list[torch.Tensor | None] = [None] * n_layer
+        self._key_buffers: list[torch.Tensor | None] = [None] * n_layer
+        self._value_buffers: list[torch.Tensor | None] = [None] * n_layer
 
     def __len__(self) -> int:
         """Number of positions cached."""
         return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, block_size: int):
+        """Store the keys and values ``(B, n_head, T, head_size)`` of ``T`` new positions of
+        ``layer``; return the keys and values of every position seen so far."""
+        if self._key_buffers[layer] is None:
+            B, H, _, D = k.shape
+            self._key_buffers[layer] = k.new_empty(B, H, block_size, D)
+            self._value_buffers[layer] = v.new_empty(B, H, block_size, D)
+        seen = 0 if self.keys[layer] is None else self.keys[layer].shape[2]
+        end = seen + k.shape[2]
+        self._key_buffers[layer][:, :, seen:end] = k
+        self._value_buffers[layer][:, :, seen:end] = v
+        self.keys[layer] = self._key_buffers[layer][:, :, :end]
+        self.values[layer] = self._value_buffers[layer][:, :, :end]
+        return self.keys[layer], self.values[layer]
 
 
 class CausalSelfAttention(MultiHeadAttention):
@@ -103,6 +125,7 @@ class CausalSelfAttention(MultiHeadAttention):
     def __init__(self, config: GPTConfig):
         super().__init__(config.n_embd, config.n_head, bias=config.bias, dropout=config.dropout,
                          use_fused=config.use_fused)
+        self.block_size = config.block_size
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
                 need_weights: bool = False):
@@ -111,25 +134,27 @@ class CausalSelfAttention(MultiHeadAttention):
         head = C // self.n_heads
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, head).permute(2, 0, 3, 1, 4)
         if cache is not None:
-            if cache.keys[layer] is not None:
-                k = torch.cat([cache.keys[layer], k], dim=2)
-                v = torch.cat([cache.values[layer], v], dim=2)
-            cache.keys[layer], cache.values[layer] = k, v
+            k, v = cache.update(layer, k, v, self.block_size)
         T_k = k.shape[2]
-        # Query i sits at position T_k - T + i; it may see keys 0..T_k - T + i. Without a cache
-        # (T_k == T) this is the usual lower triangle.
-        mask = None if T == 1 else torch.ones(T, T_k, dtype=torch.bool, device=x.device).tril(T_k - T)
+        if T == 1:
+            # One new query (a generation step with the cache) may see every key: no mask.
+            mask, causal = None, False
+        elif T == T_k:
+            # No earlier positions: the usual lower triangle, which lets the fused kernel
+            # skip the blocked half.
+            mask, causal = None, True
+        else:
+            # Query i sits at position T_k - T + i; it may see keys 0..T_k - T + i.
+            mask = torch.ones(T, T_k, dtype=torch.bool, device=x.device).tril(T_k - T)
+            causal = False
         p = self.dropout if self.training else 0.0
         weights = None
         if self.use_fused and not need_weights:
-            # is_causal lets the kernel skip the blocked half; it only fits the square case.
-            if mask is not None and T == T_k:
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-            else:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
+                                                 is_causal=causal)
         else:
-            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, dropout_p=p,
-                                                        return_weights=True)
+            out, weights = scaled_dot_product_attention(q, k, v, mask=mask, causal=causal,
+                                                        dropout_p=p, return_weights=True)
         out = self.proj(out.transpose(1, 2).reshape(B, T, C))
         return (out, weights) if need_weights else out
 
@@ -245,8 +270,9 @@ class GPT(nn.Module):
         if idx.min() < 0 or idx.max() >= self.config.vocab_size:
             raise ValueError(f"Token ids must lie in 0..{self.config.vocab_size - 1}, got "
                              f"{int(idx.min())}..{int(idx.max())}.")
-        positions = torch.arange(start, start + T, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(positions))
+        # Rows start..start+T-1 of the position embedding: the same as self.wpe(arange), one
+        # operation fewer per generated token.
+        x = self.drop(self.wte(idx) + self.wpe.weight[start:start + T])
         all_weights = []
         for layer, block in enumerate(self.blocks):
             x = block(x, cache, layer, need_weights)
@@ -256,7 +282,6 @@ class GPT(nn.Module):
         logits = self.lm_head(self.ln_f(x))
         return (logits, all_weights) if need_weights else logits
 
-    @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, use_cache: bool = True,
                  generator: torch.Generator | None = None) -> torch.Tensor:
@@ -302,22 +327,28 @@ class GPT(nn.Module):
         start = max(0, idx.shape[1] - block)  # the context is idx[:, start:]
         cache = None
         try:
-            for _ in range(max_new_tokens):
-                if idx.shape[1] - start > block:
-                    start = idx.shape[1] - block // 2
-                    cache = None  # positions changed: start a new cache
-                if not use_cache:
-                    logits = self(idx[:, start:])
-                elif cache is None:
-                    cache = KVCache(self.config.n_layer)
-                    logits = self(idx[:, start:], cache)
-                else:
-                    logits = self(idx[:, -1:], cache)
-                next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p, generator)
-                idx = torch.cat([idx, next_token], dim=1)
+            # inference_mode is no_grad without autograd's bookkeeping (version counters, view
+            # tracking): a little less work in each of the hundred small operations of a step.
+            with torch.inference_mode():
+                for _ in range(max_new_tokens):
+                    if idx.shape[1] - start > block:
+                        start = idx.shape[1] - block // 2
+                        cache = None  # positions changed: start a new cache
+                    if not use_cache:
+                        logits = self(idx[:, start:])
+                    elif cache is None:
+                        cache = KVCache(self.config.n_layer)
+                        logits = self(idx[:, start:], cache)
+                    else:
+                        logits = self(idx[:, -1:], cache)
+                    next_token = sample_next_token(logits[:, -1, :], temperature, top_k, top_p,
+                                                   generator)
+                    idx = torch.cat([idx, next_token], dim=1)
         finally:
             self.train(was_training)
-        return idx
+        # An ordinary tensor for the caller: an inference tensor could not be changed in place
+        # or saved for a backward pass outside inference mode.
+        return idx.clone()
 
 
 # ---------------------------------------------------------------------------- sampling
