@@ -350,8 +350,9 @@ def gpt_activation_bytes(config, seq_len: int, batch_size: int = 1, fused: bool 
     deviation (``2·B·T`` each). The attention itself keeps either ``B·H·T`` floats (the fused
     kernel's log-sum-exp; it recomputes the ``T×T`` weights in the backward pass, as
     FlashAttention does) or, written out, the scores and the softmax, ``2·B·H·T²`` floats, and
-    the ``T×T`` boolean mask. Around the blocks: the token ids and positions (int64), the final
-    LayerNorm, and the logits' log-softmax (``B·T·V`` floats).
+    the ``T×T`` boolean mask. Around the blocks: the token ids (int64; the position embedding
+    is a slice of its weight, which saves nothing), the final LayerNorm, and the logits'
+    log-softmax (``B·T·V`` floats).
 
     Parameters
     ----------
@@ -379,7 +380,7 @@ def gpt_activation_bytes(config, seq_len: int, batch_size: int = 1, fused: bool 
         per_block += floats * B * H * T
     else:
         per_block += floats * 2 * B * H * T * T + T * T + T  # scores, softmax; bool masks
-    around = 8 * B * T + 8 * T                    # token ids and positions, int64
+    around = 8 * B * T                            # token ids, int64 (positions are a slice)
     around += floats * (2 * B * T * C + 2 * B * T)  # final LayerNorm's input, output, statistics
     around += floats * B * T * V + floats          # log-softmax of the logits; the loss
     return L * per_block + around
