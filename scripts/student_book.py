@@ -33,6 +33,7 @@ def student_toc() -> dict:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     for part in toc["parts"]:
         part["chapters"] = [c for c in part["chapters"] if c["file"] not in INSTRUCTOR_ONLY]
+    toc["parts"] = [part for part in toc["parts"] if part["chapters"]]
     return toc
 
 
