@@ -26,6 +26,8 @@ from bmcourse.instructor.student import read_notebook, student_notebook  # noqa:
 from bmcourse.files import atomic_write  # noqa: E402
 
 INSTRUCTOR_ONLY = {"book/instructor"}
+# Markdown between these comments (a link to the instructor page) is left out of the edition.
+_INSTRUCTOR_BLOCK = re.compile(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n?", re.S)
 _BADGE = re.compile(r"\n*\[!\[Open in Colab\]\([^)]*\)\]\([^)]*\)\n*")
 
 
@@ -64,8 +66,11 @@ def main(argv=None) -> None:
     shutil.rmtree(book / "_static", ignore_errors=True)
     shutil.copytree(ROOT / "book" / "_static", book / "_static")
     for path in (ROOT / "book").iterdir():
-        if path.suffix in (".md", ".bib") and f"book/{path.stem}" not in INSTRUCTOR_ONLY:
+        if path.suffix == ".bib":
             shutil.copyfile(path, book / path.name)
+        elif path.suffix == ".md" and f"book/{path.stem}" not in INSTRUCTOR_ONLY:
+            text = _INSTRUCTOR_BLOCK.sub("", path.read_text(encoding="utf-8"))
+            (book / path.name).write_text(text, encoding="utf-8")
         elif path.suffix == ".ipynb":
             notebook, _ = student_notebook(read_notebook(path), path.name)
             first = notebook.cells[0]
