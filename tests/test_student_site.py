@@ -53,6 +53,6 @@ def test_a_chapter_has_its_exercises_unanswered_and_no_solution(student_site, ch
     # Every check ran and said "Not attempted": the student copy ran from top to bottom.
     checks = sum(cell.source.count(".check(") for cell in
                  read_notebook(ROOT / "book" / f"{chapter}.ipynb").cells
-                 if "solution" not in cell.metadata.get("tags", []))
+                 if cell.cell_type == "code" and "solution" not in cell.metadata.get("tags", []))
     assert len(re.findall(r"Not attempted", text)) == checks, chapter
     assert "raise NotImplementedError()" in text
