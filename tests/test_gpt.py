@@ -1,6 +1,5 @@
 """The GPT: shapes, parameter count, causality, fused = written-out attention, KV cache,
 sampling filters, and the shipped character-level model."""
-import math
 
 import pytest
 import torch

@@ -1,6 +1,5 @@
 """The instructor edition: student copies without solutions, and the grader."""
 import csv
-import json
 import pathlib
 import time
 

@@ -44,7 +44,7 @@ def run_notebook(notebook_path, status_path, workdir, cell_timeout: float,
     _write_status(status_path, status)
     client = NotebookClient(
         notebook, timeout=int(cell_timeout), allow_errors=True, interrupt_on_timeout=True,
-        error_on_timeout={"ename": TIMEOUT_NAME, "evalue": f"the cell ran past its time limit",
+        error_on_timeout={"ename": TIMEOUT_NAME, "evalue": "the cell ran past its time limit",
                           "traceback": []},
         kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
     deadline = time.monotonic() + time_limit

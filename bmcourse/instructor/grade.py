@@ -105,12 +105,11 @@ def _run(notebook: Path, workdir: Path, env: dict, cell_timeout: float, time_lim
     command = [sys.executable, "-m", "bmcourse.instructor.execute", str(notebook),
                str(status_path), "--workdir", str(workdir), "--cell-timeout", str(cell_timeout),
                "--time-limit", str(time_limit)]
-    preexec = None
-    if os.name == "posix":
-        def preexec():
-            _limit_resources(memory_bytes, file_bytes)
+    def preexec():
+        _limit_resources(memory_bytes, file_bytes)
     child = subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, start_new_session=True, preexec_fn=preexec)
+                             stderr=subprocess.PIPE, start_new_session=True,
+                             preexec_fn=preexec if os.name == "posix" else None)
     timed_out = False
     try:
         _, stderr = child.communicate(timeout=time_limit + 60)  # + kernel start and shutdown

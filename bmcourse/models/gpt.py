@@ -19,7 +19,6 @@ model shipped with the package.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import asdict, dataclass, fields
 
 import torch
