@@ -72,6 +72,18 @@ def test_exercise_answer_cells_are_folded_in_the_book(path):
 
 
 # Widest code line that fits the book's text column without scrolling, in characters: measured in
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_cell_that_draws_a_figure_gives_it_alt_text(path):
+    # The site tests catch a figure without alt text only after a book build; this catches the
+    # usual cause (a drawing moved to a new cell without its metadata) at once.
+    draws = re.compile(r"plt\.show\(\)|show_images\(|\.imshow\(")
+    cells = json.loads(path.read_text())["cells"]
+    missing = [i for i, c in enumerate(cells) if c["cell_type"] == "code"
+               and draws.search("".join(c["source"]))
+               and not c.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt")]
+    assert not missing, f"{path.name}: cells {missing} draw a figure without mystnb alt text"
+
+
 # Chromium with the book's theme (14 px monospace, 8.43 px a character): 77 at a 1280-pixel-wide
 # window, the narrowest that keeps the sidebar (85 at 1024, 89 at 1440 and wider).
 # tests/test_browser.py checks the built pages themselves.
