@@ -209,3 +209,14 @@ def test_grade_command_writes_one_row_per_student_and_exercise(tmp_path):
         (tmp_path.name, "", "error")]
     assert main(["grade", str(tmp_path / "missing.ipynb"), "-o", str(out)]) == 2
     assert main(["grade", str(broken), "-o", str(out), "--time-limit", "0"]) == 2
+
+
+def test_the_chapters_exercises_come_from_the_modules_the_notebook_imports():
+    from bmcourse.instructor.grade import chapter_questions
+
+    notebook = new_notebook(cells=[new_code_cell(
+        "from bmcourse.exercises import text as ex, (gan)\nimport bmcourse.exercises.math\n"
+        "from bmcourse.exercises import Question")])
+    modules = {module for module, _, _ in chapter_questions(notebook)}
+    assert modules == {"bmcourse.exercises.text", "bmcourse.exercises.gan",
+                       "bmcourse.exercises.math"}

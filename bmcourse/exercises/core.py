@@ -144,8 +144,6 @@ class Question:
         except NotImplementedError:
             return not_attempted
         except Incorrect as wrong:
-            if isinstance(wrong.__cause__, NotImplementedError):
-                return not_attempted
             return Feedback("incorrect", self.title, str(wrong))
         except Exception as err:  # the learner's code raised: say where, without a traceback wall
             where = traceback.extract_tb(err.__traceback__)[-1]

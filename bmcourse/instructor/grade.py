@@ -73,9 +73,10 @@ def chapter_questions(notebook: nbformat.NotebookNode) -> list[tuple[str, str, Q
         if cell.cell_type != "code":
             continue
         for names, dotted in _IMPORT.findall(cell.source):
-            for name in [dotted] if dotted else re.split(r"[\s,()]+", names):
-                name = name.split(" as ")[0].strip()
-                if name and name not in ("as",) and name not in modules:
+            # "text as ex, gan" -> text, gan: the first word of each comma-separated part
+            parts = [dotted] if dotted else re.sub(r"[()]", " ", names).split(",")
+            for name in (part.split()[0] for part in parts if part.strip()):
+                if name not in modules:
                     modules.append(name)
     questions = []
     for name in modules:
