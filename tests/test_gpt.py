@@ -204,6 +204,11 @@ def test_bad_input_is_explained():
         filter_logits(torch.zeros(3), top_p=0.0)
     with pytest.raises(ValueError, match="temperature"):
         model.generate(tokens(1, 2), 1, temperature=-1)
+    # generate checks the prompt once, up front (its steps skip forward's checks)
+    with pytest.raises(ValueError, match="lie in 0..10"):
+        model.generate(torch.tensor([[3, 11]]), 1, use_cache=True)
+    with pytest.raises(ValueError, match="LongTensor"):
+        model.generate(torch.zeros(1, 3), 1)
 
 
 # ---------------------------------------------------------------------------- shipped model

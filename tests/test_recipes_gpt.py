@@ -75,6 +75,27 @@ def test_a_short_fixed_seed_run_lowers_the_loss(data, amp):
     assert all(0 < s <= total for s, total in zip(history["train_seconds"], history["seconds"]))
 
 
+def test_muon_learns_more_per_step_than_adamw_on_the_same_batches(data):
+    tokenizer, train, val = data
+    options = dict(iters=60, batch_size=16, lr=1e-2, warmup=5, eval_interval=60, device="cpu",
+                   progress=False)
+    adamw = train_language_model(tiny_gpt(tokenizer.vocab_size), train, val, **options)
+    muon = train_language_model(tiny_gpt(tokenizer.vocab_size), train, val, **options,
+                                optimizer="muon", muon_lr=0.02)
+    assert muon["val_loss"][-1] < adamw["val_loss"][-1] < 3.4
+
+
+def test_the_optimizer_option_names_the_fix(data):
+    tokenizer, train, _ = data
+    options = dict(iters=2, batch_size=2, lr=1e-2, eval_interval=2, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="muon_lr="):
+        train_language_model(tiny_gpt(tokenizer.vocab_size), train, None, **options,
+                             optimizer="muon")
+    with pytest.raises(ValueError, match="'adamw' or 'muon'"):
+        train_language_model(tiny_gpt(tokenizer.vocab_size), train, None, **options,
+                             optimizer="sgd")
+
+
 def test_the_lstm_trains_through_the_same_loop(data):
     tokenizer, train, val = data
     torch.manual_seed(0)
@@ -84,10 +105,11 @@ def test_the_lstm_trains_through_the_same_loop(data):
     assert history["val_loss"][-1] < 3.4
 
 
-def test_an_interrupted_run_resumes_exactly(data, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_an_interrupted_run_resumes_exactly(data, tmp_path, optimizer):
     tokenizer, train, _ = data
     options = dict(iters=40, batch_size=8, lr=1e-2, warmup=5, eval_interval=20, device="cpu",
-                   progress=False)
+                   progress=False, optimizer=optimizer, muon_lr=0.02)
     straight = tiny_gpt(tokenizer.vocab_size)
     train_language_model(straight, train, None, **options)
     path = tmp_path / "run.pt"
@@ -103,7 +125,8 @@ def test_an_interrupted_run_resumes_exactly(data, tmp_path):
 def test_char_gpt_recipe_writes_a_checkpoint_the_loader_accepts(monkeypatch, tmp_path):
     assert RECIPES["char-gpt"] is recipes.train_char_gpt_checkpoint
     tiny = dict(model=TINY, iters=12, batch_size=4, lr=1e-2, min_lr=1e-3, warmup=2,
-                weight_decay=0.1, betas=(0.9, 0.99), clip_grad_norm=1.0, amp=False)
+                weight_decay=0.1, betas=(0.9, 0.99), clip_grad_norm=1.0, amp=False,
+                optimizer="muon", muon_lr=0.02)
     monkeypatch.setattr(recipes, "FAST_CPU", tiny)
     path, info = recipes.train_char_gpt_checkpoint(tmp_path / "char_gpt.pt", progress=False)
     state = torch.load(path, weights_only=True)
