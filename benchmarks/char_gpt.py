@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
 import tempfile
 import time
 from dataclasses import asdict
@@ -56,6 +55,7 @@ import torch
 
 from bmcourse.models.gpt import GPT, GPTConfig, shakespeare_char_gpt
 from bmcourse.runtime import get_device, seed_everything
+from bmcourse.throughput import kv_cache_speedup
 from bmcourse.training.loop import evaluate
 from bmcourse.training.recipes.gpt import (FAST_CPU, NANOGPT_CPU, char_data, next_token_loss,
                                            train_language_model)
@@ -140,45 +140,6 @@ class Run:
             if loss <= target:
                 return t, c
         return math.nan, math.nan
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def kv_cache_speedup(model: GPT, prompt: torch.Tensor, new_tokens: int = 500,
-                     repeats: int = 5) -> dict:
-    """Greedy generation of ``new_tokens`` tokens without and with the KV cache.
-
-    The same model continues the same prompt both ways, in this process. The two take turns,
-    ``repeats`` times, after one untimed warm-up each, and the median of each is kept: on a
-    machine shared with other jobs the load changes from second to second, and alternating
-    spreads it over both.
-
-    Returns
-    -------
-    dict
-        ``plain`` and ``cached``: median wall-clock seconds; ``plain_cpu`` and ``cached_cpu``:
-        median CPU seconds of this process (steadier on a busy machine, with one thread);
-        ``same``: whether every run generated the same tokens.
-    """
-    device = prompt.device
-    for use_cache in (False, True):  # first calls pay one-off costs (allocations, kernels)
-        model.generate(prompt, min(new_tokens, model.config.block_size), temperature=0,
-                       use_cache=use_cache)
-    wall, cpu, outputs = {False: [], True: []}, {False: [], True: []}, []
-    for _ in range(repeats):
-        for use_cache in (False, True):
-            _synchronize(device)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            outputs.append(model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache))
-            _synchronize(device)
-            wall[use_cache].append(time.perf_counter() - start)
-            cpu[use_cache].append(time.process_time() - start_cpu)
-    return dict(plain=statistics.median(wall[False]), cached=statistics.median(wall[True]),
-                plain_cpu=statistics.median(cpu[False]), cached_cpu=statistics.median(cpu[True]),
-                same=all(torch.equal(out, outputs[0]) for out in outputs))
 
 
 def report_kv_cache(label: str, model: GPT, prompt: torch.Tensor, new_tokens: int = 500,

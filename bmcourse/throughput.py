@@ -1,4 +1,5 @@
-"""Training throughput: tokens per second and memory of a language model's training step.
+"""Throughput: tokens per second of a language model's training step, and of generation with
+and without a KV cache.
 
 One number decides how long training takes: tokens processed per second. It depends on the batch
 (larger batches use the hardware better, until memory runs out), the precision (bfloat16 matrix
@@ -18,7 +19,7 @@ from .memory import saved_activation_bytes
 from .training.loop import autocast_for
 from .training.recipes.gpt import next_token_loss
 
-__all__ = ["training_throughput"]
+__all__ = ["training_throughput", "kv_cache_speedup"]
 
 
 def training_throughput(model: nn.Module, batch_size: int, *, steps: int = 5, warmup: int = 2,
@@ -92,3 +93,67 @@ def training_throughput(model: nn.Module, batch_size: int, *, steps: int = 5, wa
     if device.type == "cuda":
         result["peak_bytes"] = torch.cuda.max_memory_allocated(device)
     return result
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def kv_cache_speedup(model: nn.Module, prompt: torch.Tensor, new_tokens: int = 500,
+                     repeats: int = 5, threads: int | None = None) -> dict:
+    """Time greedy generation of ``new_tokens`` tokens without and with the KV cache.
+
+    The same model continues the same prompt both ways. The two take turns, ``repeats`` times,
+    after one untimed warm-up each, and the median of each is kept: on a machine shared with
+    other jobs the load changes from second to second, and alternating spreads it over both.
+
+    Parameters
+    ----------
+    model : bmcourse.models.gpt.GPT
+        Anything with ``generate(idx, max_new_tokens, temperature=0, use_cache=...)``.
+    prompt : torch.LongTensor, shape (B, T)
+        On the model's device.
+    new_tokens, repeats : int
+    threads : int, optional
+        CPU threads for the measurement (restored afterwards). A cached step on a CPU is about a
+        hundred tiny operations, and splitting each over several threads can cost more than it
+        saves: one thread shows what the cache itself buys.
+
+    Returns
+    -------
+    dict
+        ``plain`` and ``cached``: median wall-clock seconds; ``plain_cpu`` and ``cached_cpu``:
+        median CPU seconds of this process; ``speedup``: ``plain / cached``; ``same``: whether
+        every run generated the same tokens.
+    """
+    if repeats < 1 or new_tokens < 1:
+        raise ValueError(f"repeats and new_tokens must be >= 1, got {repeats} and {new_tokens}.")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _time_generation(model, prompt, new_tokens, repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _time_generation(model, prompt, new_tokens, repeats):
+    device = prompt.device
+    for use_cache in (False, True):  # first calls pay one-off costs (allocations, kernels)
+        model.generate(prompt, min(new_tokens, 32), temperature=0, use_cache=use_cache)
+    wall = {False: [], True: []}
+    cpu = {False: [], True: []}
+    outputs = []
+    for _ in range(repeats):
+        for use_cache in (False, True):
+            _synchronize(device)
+            start, start_cpu = time.perf_counter(), time.process_time()
+            outputs.append(model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache))
+            _synchronize(device)
+            wall[use_cache].append(time.perf_counter() - start)
+            cpu[use_cache].append(time.process_time() - start_cpu)
+    plain, cached = statistics.median(wall[False]), statistics.median(wall[True])
+    return dict(plain=plain, cached=cached, speedup=plain / cached,
+                plain_cpu=statistics.median(cpu[False]), cached_cpu=statistics.median(cpu[True]),
+                same=all(torch.equal(out, outputs[0]) for out in outputs))
