@@ -36,6 +36,23 @@ def test_bits_per_character():
     assert "ln 2" in ex.q4.check(3.2 * 1000 / 3100).message
 
 
+def test_newton_schulz_step():
+    a, b, c = 3.4445, -4.775, 2.0315
+
+    def good(x):
+        gram = x @ x.T
+        return a * x + b * gram @ x + c * gram @ gram @ x
+
+    assert ex.q5.check(good)
+    assert "twice" in ex.q5.check(lambda x: a * x + b * (x @ x.T) @ x + c * (x @ x.T) @ x).message
+    assert "on the left" in ex.q5.check(lambda x: x.T @ x).message  # 5 x 5
+    assert "Only a X" in ex.q5.check(lambda x: a * x).message
+    assert not ex.q5.check(lambda x: a * x + b * (x @ x.T) @ x)
+    # on a diagonal matrix the step acts on each singular value: s -> a s + b s^3 + c s^5
+    s = torch.tensor([0.5, 0.1], dtype=torch.float64)
+    torch.testing.assert_close(torch.diagonal(good(torch.diag(s))), a * s + b * s**3 + c * s**5)
+
+
 def test_solutions_agree_with_the_package():
     from bmcourse.data.tokenizers import BytePairTokenizer
     from bmcourse.metrics import bits_per_character

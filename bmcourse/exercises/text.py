@@ -109,3 +109,40 @@ q4 = Question(
     solution="3.2 × 1000 / (3100 × ln 2) ≈ 1.489 bits per character; "
              "`bmcourse.metrics.bits_per_character(3.2, 1000, 3100)`.",
 )
+
+
+def _check_newton_schulz_step(newton_schulz_step):
+    from ..training.muon import NS_COEFFICIENTS, newton_schulz
+
+    a, b, c = NS_COEFFICIENTS
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 5, generator=g, dtype=torch.float64)
+    x = x / x.norm()  # as Muon starts: every singular value at most 1
+    result = call_answer(newton_schulz_step, x.clone(), signature="newton_schulz_step(x)",
+                         call="newton_schulz_step(x) for a 3 x 5 matrix x")
+    if not isinstance(result, torch.Tensor) or result.shape != x.shape:
+        raise Incorrect("newton_schulz_step must return a tensor of the shape of x (3, 5 here). "
+                        "X Xᵀ is 3 x 3: multiply it on the left of X.")
+    gram = x @ x.T
+    if torch.allclose(result, a * x + b * gram @ x + c * gram @ x, atol=1e-9):
+        raise Incorrect("The last term is c (X Xᵀ)² X: the Gram matrix twice, then X.")
+    if torch.allclose(result, a * x, atol=1e-9):
+        raise Incorrect("Only a X so far: add b (X Xᵀ) X and c (X Xᵀ)² X.")
+    # x has norm 1, so the package's own normalisation leaves it unchanged
+    expect_close(result, newton_schulz(x, steps=1, dtype=torch.float64),
+                 what="newton_schulz_step(x)", rtol=1e-6, atol=1e-9)
+
+
+q5 = Question(
+    "One Newton–Schulz step",
+    check=_check_newton_schulz_step,
+    hint="With G = X Xᵀ (use `x @ x.T`), the step is a X + b G X + c G G X, with "
+         "(a, b, c) = (3.4445, -4.775, 2.0315). No normalisation inside the step.",
+    solution="```python\ndef newton_schulz_step(x, a=3.4445, b=-4.775, c=2.0315):\n"
+             "    gram = x @ x.T\n"
+             "    return a * x + b * gram @ x + c * gram @ gram @ x\n```\n"
+             "It maps every singular value s to a s + b s³ + c s⁵: 0.5 becomes about 1.19, "
+             "0.1 about 0.34. `bmcourse.training.muon.newton_schulz(x, steps=1)` does the same "
+             "after dividing x by its norm.",
+    expects="function",
+)
