@@ -22,6 +22,11 @@ from .training.recipes.gpt import next_token_loss
 __all__ = ["training_throughput", "kv_cache_speedup"]
 
 
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def training_throughput(model: nn.Module, batch_size: int, *, steps: int = 5, warmup: int = 2,
                         amp: bool = False, vocab_size: int | None = None,
                         block_size: int | None = None, device="cpu") -> dict:
@@ -80,12 +85,10 @@ def training_throughput(model: nn.Module, batch_size: int, *, steps: int = 5, wa
         torch.cuda.reset_peak_memory_stats(device)
     times = []
     for _ in range(steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _synchronize(device)
         start = time.perf_counter()
         step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        _synchronize(device)
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     result = dict(tokens_per_second=batch_size * block_size / seconds, seconds_per_step=seconds,
@@ -93,11 +96,6 @@ def training_throughput(model: nn.Module, batch_size: int, *, steps: int = 5, wa
     if device.type == "cuda":
         result["peak_bytes"] = torch.cuda.max_memory_allocated(device)
     return result
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def kv_cache_speedup(model: nn.Module, prompt: torch.Tensor, new_tokens: int = 500,
@@ -129,30 +127,27 @@ def kv_cache_speedup(model: nn.Module, prompt: torch.Tensor, new_tokens: int = 5
     """
     if repeats < 1 or new_tokens < 1:
         raise ValueError(f"repeats and new_tokens must be >= 1, got {repeats} and {new_tokens}.")
+    device = prompt.device
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _time_generation(model, prompt, new_tokens, repeats)
+        for use_cache in (False, True):  # first calls pay one-off costs (allocations, kernels)
+            model.generate(prompt, min(new_tokens, 32), temperature=0, use_cache=use_cache)
+        wall = {False: [], True: []}
+        cpu = {False: [], True: []}
+        outputs = []
+        for _ in range(repeats):
+            for use_cache in (False, True):
+                _synchronize(device)
+                start, start_cpu = time.perf_counter(), time.process_time()
+                outputs.append(model.generate(prompt, new_tokens, temperature=0,
+                                              use_cache=use_cache))
+                _synchronize(device)
+                wall[use_cache].append(time.perf_counter() - start)
+                cpu[use_cache].append(time.process_time() - start_cpu)
     finally:
         torch.set_num_threads(before)
-
-
-def _time_generation(model, prompt, new_tokens, repeats):
-    device = prompt.device
-    for use_cache in (False, True):  # first calls pay one-off costs (allocations, kernels)
-        model.generate(prompt, min(new_tokens, 32), temperature=0, use_cache=use_cache)
-    wall = {False: [], True: []}
-    cpu = {False: [], True: []}
-    outputs = []
-    for _ in range(repeats):
-        for use_cache in (False, True):
-            _synchronize(device)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            outputs.append(model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache))
-            _synchronize(device)
-            wall[use_cache].append(time.perf_counter() - start)
-            cpu[use_cache].append(time.process_time() - start_cpu)
     plain, cached = statistics.median(wall[False]), statistics.median(wall[True])
     return dict(plain=plain, cached=cached, speedup=plain / cached,
                 plain_cpu=statistics.median(cpu[False]), cached_cpu=statistics.median(cpu[True]),

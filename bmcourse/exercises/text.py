@@ -4,6 +4,7 @@ import math
 import torch
 
 from ..models.gpt import GPT, GPTConfig, filter_logits
+from ..training.muon import NS_COEFFICIENTS, newton_schulz
 from .core import Incorrect, Question, as_whole_number, call_answer, expect_close, expect_equal
 
 
@@ -112,8 +113,6 @@ q4 = Question(
 
 
 def _check_newton_schulz_step(newton_schulz_step):
-    from ..training.muon import NS_COEFFICIENTS, newton_schulz
-
     a, b, c = NS_COEFFICIENTS
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 5, generator=g, dtype=torch.float64)

@@ -131,7 +131,8 @@ class MuonAdamW(torch.optim.Optimizer):
         Each with ``params`` and ``use_muon`` (see :func:`muon_param_groups`), and optionally
         its own ``lr`` and ``weight_decay``.
     lr : float
-        Default learning rate (Muon's is about ten times AdamW's: its steps are normalised).
+        Default learning rate. Muon's is usually larger than AdamW's (0.02 is common): its
+        steps are normalised, so their size is set by the rate alone.
     weight_decay : float
         Decoupled, as in AdamW: ``p -= lr * weight_decay * p``.
     momentum, nesterov, ns_steps, ns_dtype :
